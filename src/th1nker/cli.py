@@ -1,0 +1,155 @@
+"""The `th1nker` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from th1nker.tasks.generators import decimal
+from th1nker.tasks.numbers import format_in_base
+from th1nker.tasks.scheme import TASKS, SchemeError, TaskScheme, load_scheme
+from th1nker.tasks.stream import ProblemStream
+from th1nker.tasks.vocab import TOKEN_IDS
+
+app = typer.Typer(
+    help="th1nker: small neural networks that learn to compute exactly.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console(soft_wrap=True)
+errors = Console(stderr=True)
+
+
+class Split(str, Enum):
+    train = "train"
+    val = "val"
+    test = "test"
+    ood = "ood"
+
+
+class Format(str, Enum):
+    text = "text"
+    jsonl = "jsonl"
+
+
+def _fail(message: str) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=2)
+
+
+def _scheme(path: Path | None, overrides: list[str] | None) -> TaskScheme:
+    try:
+        return load_scheme(path, overrides or [])
+    except SchemeError as error:
+        raise _fail(str(error)) from None
+
+
+SchemeOption = Annotated[
+    Path | None, typer.Option("--scheme", help="Task scheme YAML (default: built-in add/sub 10)")
+]
+OverridesArgument = Annotated[
+    list[str] | None,
+    typer.Argument(help="key=value overrides, e.g. max_length=128 generators.0.digits=[1,5]"),
+]
+
+
+@app.command()
+def vocab(
+    as_json: Annotated[bool, typer.Option("--json", help="Print {name: id} as JSON")] = False,
+):
+    """Print the token vocabulary."""
+    if as_json:
+        print(json.dumps(TOKEN_IDS))
+        return
+    specials = {name: token for name, token in TOKEN_IDS.items() if token >= 256}
+    console.print(f"digits 0..255 have ids 0..255; {len(TOKEN_IDS)} tokens in all")
+    for name, token in specials.items():
+        console.print(f"{token:4d}  {name}", highlight=False)
+
+
+@app.command()
+def scheme(scheme_path: SchemeOption = None, overrides: OverridesArgument = None):
+    """Print the resolved task scheme (defaults filled in, overrides applied) as YAML."""
+    print(_scheme(scheme_path, overrides).to_yaml(), end="")
+
+
+@app.command()
+def data(
+    scheme_path: SchemeOption = None,
+    overrides: OverridesArgument = None,
+    split: Annotated[Split, typer.Option(help="Which split to draw from")] = Split.train,
+    n: Annotated[int, typer.Option("--n", min=1, help="Number of problems")] = 10,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the stream")] = 0,
+    fmt: Annotated[Format, typer.Option("--format", help="text for people, jsonl for tools")] = (
+        Format.text
+    ),
+):
+    """Print problems drawn from a task scheme."""
+    task_scheme = _scheme(scheme_path, overrides)
+    stream = ProblemStream(task_scheme, split.value, batch_size=min(n, 1024), seed=seed)
+    printed, index = 0, 0
+    try:
+        while printed < n:
+            batch = stream.batch(index)
+            index += 1
+            rows = range(min(len(batch), n - printed))
+            if fmt is Format.jsonl:
+                _print_jsonl(batch, rows, split.value)
+            else:
+                _print_text(batch, rows)
+            printed += len(rows)
+    except SchemeError as error:
+        raise _fail(str(error)) from None
+    except BrokenPipeError:
+        sys.stderr.close()
+
+
+def _print_jsonl(batch, rows, split: str) -> None:
+    texts = batch.describe(decimal)
+    e = batch.encoded
+    for i in rows:
+        record = {
+            "task": TASKS[batch.task[i]],
+            "split": split,
+            "base": int(batch.base[i]),
+            "out_base": int(batch.out_base[i]),
+            "problem": texts[i][0],
+            "answer": texts[i][1],
+            "digits": int(batch.digits[i]),
+            "operands": int(batch.operands[i]),
+            "input_ids": e.input_ids[i, : e.input_len[i]].tolist(),
+            "target_ids": e.target_ids[i, : e.target_len[i]].tolist(),
+        }
+        print(json.dumps(record))
+
+
+def _print_text(batch, rows) -> None:
+    plain = batch.describe(decimal)
+    in_base = batch.describe(format_in_base)
+    for i in rows:
+        task, base, out_base = TASKS[batch.task[i]], batch.base[i], batch.out_base[i]
+        line = f"[cyan]{task:<12}[/] "
+        if base != 256 or out_base != 256 or task in ("arithmetic", "factorize", "base_convert"):
+            bases = f"{base}" if base == out_base else f"{base}->{out_base}"
+            line += f"base {bases:<7} {in_base[i][0]} = [bold]{in_base[i][1]}[/]"
+            if (base, out_base) != (10, 10):
+                line += f"   [dim](decimal: {plain[i][0]} = {plain[i][1]})[/]"
+        else:
+            line += f"{plain[i][0]} -> [bold]{plain[i][1]}[/]"
+        console.print(line, highlight=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

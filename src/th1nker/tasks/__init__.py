@@ -1,0 +1,1 @@
+"""The task language: vocabulary, number encoding, problem generators, schemes and checking."""

@@ -1,0 +1,176 @@
+"""Arithmetic expressions with standard precedence, evaluated exactly.
+
+An expression joins `steps` operands by operators drawn uniformly from the configured set:
+`^` binds first (the operand after it is a small exponent 0..max_exponent), then `* / %` from left
+to right, then `+ -`. Operands are non-negative; results may be negative. Three rules keep every
+expression well defined (docs/task-language.md):
+
+- no `^` right after an exponent (`a^b^c` is never drawn; the operator is redrawn);
+- `/` and `%` never divide by zero (their operands are drawn from 1 up);
+- `/` is exact: the dividend is built as quotient x divisor. The last plain factor joined by `*`
+  (or the first of the term), the *anchor*, is multiplied by the divisor, which makes the running
+  product divisible. A `/` whose term has no anchor (after `%`, or after a power) becomes `*`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from jaxtyping import Int, Shaped
+
+from th1nker.tasks.batch_encoding import concat_segments, constant_segment, encode_ints
+from th1nker.tasks.generators.base import (
+    Encoded,
+    Formatter,
+    Problems,
+    base_segment,
+    number_target,
+    output_base_suffix,
+)
+from th1nker.tasks.sampling import decimal_digits, sample_numbers
+from th1nker.tasks.vocab import EQUALS, OPERATOR_IDS, PAD, TOKEN_NAMES
+
+_PLUS, _MINUS, _MUL, _DIV, _MOD, _POW = (OPERATOR_IDS[op] for op in "+-*/%^")
+
+
+@dataclasses.dataclass(frozen=True)
+class ArithmeticProblems(Problems):
+    """operands [n, S] (Python ints, 0 in unused slots), ops [n, S-1] (operator token ids, pad in
+    unused slots; ops[:, k-1] joins operands k-1 and k), n_operands [n], result [n]."""
+
+    task = "arithmetic"
+    operands: Shaped[np.ndarray, "n slots"]
+    ops: Int[np.ndarray, "n joins"]
+    n_operands: Int[np.ndarray, " n"]
+    result: Shaped[np.ndarray, " n"]
+
+    def difficulty(self):
+        exponent = np.zeros_like(self.ops, dtype=bool)
+        exponent[:] = self.ops == _POW
+        is_exponent = np.concatenate([np.zeros((len(self), 1), bool), exponent], axis=1)
+        digits = np.where(is_exponent, 0, decimal_digits(self.operands))
+        return digits.max(axis=1), self.n_operands
+
+    def encode(self, base, out_base) -> Encoded:
+        n, slots = self.operands.shape
+        segments = [base_segment(base)]
+        for k in range(slots):
+            active = k < self.n_operands
+            if k > 0:
+                segments.append((self.ops[:, k - 1 : k], active.astype(np.int64)))
+            tokens, lengths = encode_ints(self.operands[:, k], base)
+            segments.append((tokens, np.where(active, lengths, 0)))
+        segments += output_base_suffix(base, out_base)
+        segments.append(constant_segment([EQUALS], np.ones(n, dtype=bool)))
+        inputs = concat_segments(segments)
+        return Encoded(*inputs, *number_target(self.result, out_base))
+
+    def describe(self, fmt: Formatter, base, out_base):
+        texts = []
+        for i in range(len(self)):
+            parts = [fmt(int(self.operands[i, 0]), int(base[i]))]
+            for k in range(1, int(self.n_operands[i])):
+                parts += [
+                    TOKEN_NAMES[int(self.ops[i, k - 1])],
+                    fmt(int(self.operands[i, k]), int(base[i])),
+                ]
+            texts.append(("".join(parts), fmt(int(self.result[i]), int(out_base[i]))))
+        return texts
+
+
+def _draw_operators(rng, n: int, slots: int, operations: str) -> Int[np.ndarray, "n joins"]:
+    """Operator token ids [n, slots-1], with `^` never directly after an exponent."""
+    allowed = np.array([OPERATOR_IDS[op] for op in operations])
+    ops = rng.choice(allowed, size=(n, slots - 1))
+    if "^" in operations and len(allowed) > 1:
+        non_power = allowed[allowed != _POW]
+        for k in range(1, slots - 1):
+            chained = (ops[:, k] == _POW) & (ops[:, k - 1] == _POW)
+            ops[chained, k] = rng.choice(non_power, size=int(chained.sum()))
+    return ops
+
+
+def _anchor_divisions(ops: Int[np.ndarray, "n joins"]) -> Int[np.ndarray, "n joins"]:
+    """Replace `/` by `*` where its term has no anchor; return the anchor slot of every `/`.
+
+    Returns anchors [n, S-1]: for ops[:, k-1] == `/`, the operand slot whose value gets multiplied
+    by the divisor factor; -1 elsewhere. Modifies `ops` in place.
+    """
+    n, joins = ops.shape
+    power_base = np.concatenate([ops == _POW, np.zeros((n, 1), bool)], axis=1)
+    anchor = np.where(power_base[:, 0], -1, 0)
+    anchors = np.full((n, joins), -1)
+    for k in range(1, joins + 1):
+        op = ops[:, k - 1]
+        plain = ~power_base[:, k]
+        new_term = (op == _PLUS) | (op == _MINUS)
+        anchor = np.where(new_term, np.where(plain, k, -1), anchor)
+        divide = op == _DIV
+        ops[divide & (anchor < 0), k - 1] = _MUL
+        divide &= anchor >= 0
+        anchors[:, k - 1] = np.where(divide, anchor, -1)
+        anchor = np.where((ops[:, k - 1] == _MUL) & plain, k, anchor)
+        anchor = np.where(op == _MOD, -1, anchor)
+    return anchors
+
+
+def _factors(operands, ops) -> Shaped[np.ndarray, "n slots"]:
+    """The value each operand slot contributes: x**e for a power base, else x."""
+    n = len(operands)
+    power_base = np.concatenate([ops == _POW, np.zeros((n, 1), bool)], axis=1)
+    exponent = np.concatenate([operands[:, 1:], np.ones((n, 1), dtype=object)], axis=1)
+    return np.where(power_base, operands ** np.where(power_base, exponent, 1), operands)
+
+
+def evaluate(operands, ops, n_operands) -> Shaped[np.ndarray, " n"]:
+    """Exact value of every expression (object arrays of Python ints), standard precedence."""
+    factors = _factors(operands, ops)
+    total = np.zeros(len(operands), dtype=object)
+    sign = np.ones(len(operands), dtype=object)
+    term = factors[:, 0]
+    for k in range(1, operands.shape[1]):
+        op = np.where(k < n_operands, ops[:, k - 1], PAD)
+        factor = factors[:, k]
+        divisor = np.where(factor == 0, 1, factor)
+        new_term = (op == _PLUS) | (op == _MINUS)
+        total = np.where(new_term, total + sign * term, total)
+        sign = np.where(op == _PLUS, 1, np.where(op == _MINUS, -1, sign))
+        term = np.where(new_term, factor, term)
+        term = np.where(op == _MUL, term * factor, term)
+        term = np.where(op == _DIV, term // divisor, term)
+        term = np.where(op == _MOD, term % divisor, term)
+    return total + sign * term
+
+
+def sample_arithmetic(
+    rng: np.random.Generator,
+    n: int,
+    steps: tuple[int, int],
+    operations: str,
+    digits: tuple[int, int],
+    max_number: int | None,
+    max_exponent: int,
+) -> ArithmeticProblems:
+    """`n` expressions with a uniform operand count in `steps` (see the module docstring)."""
+    slots = steps[1]
+    n_operands = rng.integers(steps[0], steps[1], size=n, endpoint=True)
+    ops = _draw_operators(rng, n, slots, operations) if slots > 1 else np.zeros((n, 0), np.int64)
+    inactive = np.arange(slots) >= n_operands[:, None]
+    ops[inactive[:, 1:]] = PAD
+    anchors = _anchor_divisions(ops)
+    joined_by = np.concatenate([np.full((n, 1), PAD), ops], axis=1)
+    operands = np.zeros((n, slots), dtype=object)
+    for k in range(slots):
+        divisor = (joined_by[:, k] == _DIV) | (joined_by[:, k] == _MOD)
+        values, _ = sample_numbers(rng, digits, n, max_number, nonzero=False)
+        nonzero, _ = sample_numbers(rng, digits, n, max_number, nonzero=True)
+        exponent = rng.integers(0, max_exponent, size=n, endpoint=True)
+        column = np.where(divisor, nonzero.astype(object), values.astype(object))
+        operands[:, k] = np.where(joined_by[:, k] == _POW, exponent.astype(object), column)
+    operands[inactive] = 0
+    factors = _factors(operands, ops)
+    for k in range(1, slots):
+        rows = np.flatnonzero(anchors[:, k - 1] >= 0)
+        operands[rows, anchors[rows, k - 1]] *= factors[rows, k]
+    return ArithmeticProblems(operands, ops, n_operands, evaluate(operands, ops, n_operands))

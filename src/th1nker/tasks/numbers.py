@@ -1,0 +1,147 @@
+"""Numbers as tokens, one value at a time: the reference encoding of the task language.
+
+A number in base b (2..256) is written as
+
+    [!] d0 d1 ... dk [. f1 f2 ... fm]
+
+`!` marks a negative number, the integer digits come least significant first (base 16 "123" is
+3 2 1), and a fractional part follows `.` most significant first. Any integer or fraction whose
+expansion terminates in base b round-trips exactly. A base itself is written `@` plus one digit
+token holding it, with token 0 standing for base 256.
+
+`th1nker.tasks.batch_encoding` encodes whole arrays of integers at once; tests hold it equal to
+this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fractions import Fraction
+
+from th1nker.tasks.vocab import BASE, N_DIGITS, NEG, POINT, token_name
+
+MIN_BASE, MAX_BASE = 2, 256
+_ALPHANUMERIC = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+class MalformedNumber(ValueError):
+    """Tokens that do not spell a number in the given base; the message says why."""
+
+
+def check_base(base: int) -> int:
+    """Return `base` if it is an integer in 2..256, else raise a ValueError naming the range."""
+    if isinstance(base, bool) or not isinstance(base, int) or not MIN_BASE <= base <= MAX_BASE:
+        raise ValueError(f"base must be an integer in {MIN_BASE}..{MAX_BASE}, got {base!r}")
+    return base
+
+
+def encode_base(base: int) -> list[int]:
+    """`@` followed by the digit token holding `base` (token 0 stands for 256)."""
+    return [BASE, check_base(base) % N_DIGITS]
+
+
+def decode_base_digit(token: int) -> int:
+    """The base held by the digit token after `@`: 0 means 256; 1 and non-digits are malformed."""
+    if not 0 <= token < N_DIGITS or token == 1:
+        raise MalformedNumber(
+            f"token {token_name(token)!r} after '@' is not a base (2..255, 0=256)"
+        )
+    return token or N_DIGITS
+
+
+def _terminates_in(denominator: int, base: int) -> bool:
+    """True when 1/denominator has a finite expansion in `base` (its primes all divide base)."""
+    while True:
+        common = _gcd(denominator, base)
+        if common == 1:
+            return denominator == 1
+        while denominator % common == 0:
+            denominator //= common
+
+
+def _gcd(a: int, b: int) -> int:
+    while b:
+        a, b = b, a % b
+    return a
+
+
+def encode_number(value: int | Fraction, base: int) -> list[int]:
+    """Tokens of an integer or terminating fraction in `base`.
+
+    >>> encode_number(0x123, 16)
+    [3, 2, 1]
+    >>> encode_number(Fraction(-5, 4), 10)   # -1.25
+    [258, 1, 257, 2, 5]
+    """
+    check_base(base)
+    value = Fraction(value)
+    if not _terminates_in(value.denominator, base):
+        raise ValueError(f"{value} has no finite expansion in base {base}")
+    tokens = [NEG] if value < 0 else []
+    magnitude = abs(value)
+    integer, fraction = divmod(magnitude.numerator, magnitude.denominator)
+    tokens += _integer_digits_lsd_first(integer, base)
+    if fraction:
+        tokens.append(POINT)
+        remainder = Fraction(fraction, magnitude.denominator)
+        while remainder:
+            digit, remainder = divmod(remainder * base, 1)
+            tokens.append(int(digit))
+    return tokens
+
+
+def _integer_digits_lsd_first(value: int, base: int) -> list[int]:
+    digits = []
+    while True:
+        value, digit = divmod(value, base)
+        digits.append(digit)
+        if value == 0:
+            return digits
+
+
+def decode_number(tokens: Sequence[int], base: int) -> int | Fraction:
+    """The value spelled by `tokens` in `base`; an int when there is no fractional part.
+
+    Raises MalformedNumber (saying why) for an empty number, a misplaced `!` or `.`, a digit not
+    below the base, or any non-digit token.
+    """
+    check_base(base)
+    tokens = [int(t) for t in tokens]
+    negative = bool(tokens) and tokens[0] == NEG
+    body = tokens[1:] if negative else tokens
+    if POINT in body:
+        point = body.index(POINT)
+        integer_part, fraction_part = body[:point], body[point + 1 :]
+        if not fraction_part:
+            raise MalformedNumber("'.' must be followed by at least one digit")
+    else:
+        integer_part, fraction_part = body, []
+    if not integer_part:
+        raise MalformedNumber("a number needs at least one integer digit")
+    for token in integer_part + fraction_part:
+        if not 0 <= token < base:
+            raise MalformedNumber(f"token {token_name(token)!r} is not a digit of base {base}")
+    integer = 0
+    for digit in reversed(integer_part):
+        integer = integer * base + digit
+    if not fraction_part:
+        return -integer if negative else integer
+    numerator = 0
+    for digit in fraction_part:
+        numerator = numerator * base + digit
+    value = integer + Fraction(numerator, base ** len(fraction_part))
+    return -value if negative else value
+
+
+def format_in_base(value: int, base: int) -> str:
+    """A person-readable integer in `base`, most significant digit first.
+
+    Bases up to 36 use 0-9a-z; larger bases write each digit in decimal, separated by ':'
+    (base 256 value 258 is '1:2').
+    """
+    check_base(base)
+    digits = _integer_digits_lsd_first(abs(value), base)[::-1]
+    sign = "-" if value < 0 else ""
+    if base <= len(_ALPHANUMERIC):
+        return sign + "".join(_ALPHANUMERIC[d] for d in digits)
+    return sign + ":".join(str(d) for d in digits)

@@ -1,0 +1,409 @@
+"""Task schemes: which generators, with which parameters, in which bases (YAML, validated).
+
+A scheme is loaded from YAML (plus `key=value` overrides), validated into the typed objects below
+and refused with one clear message naming every bad field and its allowed values. The defaults of
+`TaskScheme` are the project's default experiment (base-10 addition and subtraction of operands of
+1..10 digits, out-of-distribution 11..20 digits); `configs/tasks/` holds more.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self, get_args
+
+import numpy as np
+import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    ValidationError,
+    model_validator,
+)
+
+from th1nker.tasks.generators import (
+    Problems,
+    sample_arithmetic,
+    sample_base_convert,
+    sample_factorize,
+    sample_recall,
+    sample_sequences,
+)
+from th1nker.tasks.numbers import MAX_BASE, MIN_BASE
+from th1nker.tasks.primes import MAX_PRIME_BOUND, is_prime
+from th1nker.tasks.vocab import OPERATORS
+
+MAX_DIGITS = 2000
+SPLITS = ("train", "val", "test", "ood")
+
+
+class SchemeError(ValueError):
+    """A task scheme that cannot be used; the message names each bad field."""
+
+
+def _as_range(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, value)
+    return value
+
+
+def _ordered(value: tuple[int, int]) -> tuple[int, int]:
+    if value[0] > value[1]:
+        raise ValueError(f"empty range {list(value)}: the first number must be <= the second")
+    return value
+
+
+Range = Annotated[tuple[int, int], BeforeValidator(_as_range), AfterValidator(_ordered)]
+"""An inclusive integer range written `[low, high]` (or one integer for low == high)."""
+
+
+def _check_base_value(base: int) -> int:
+    if not MIN_BASE <= base <= MAX_BASE:
+        raise ValueError(f"base {base} is outside the allowed bases {MIN_BASE}..{MAX_BASE}")
+    return base
+
+
+Base = Annotated[int, AfterValidator(_check_base_value)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _GeneratorSpec(_Strict, abc.ABC):
+    """Fields shared by every generator: its share of the mix and its out-of-distribution form."""
+
+    weight: PositiveFloat = 1.0
+    ood: dict[str, Any] = Field(
+        default_factory=dict,
+        description="fields that replace this generator's own for the `ood` split",
+    )
+
+    @model_validator(mode="after")
+    def _check_ood(self) -> Self:
+        forbidden = {"type", "ood", "weight"} & set(self.ood)
+        if forbidden:
+            raise ValueError(f"ood may not change {sorted(forbidden)}")
+        try:
+            self.for_split("ood")
+        except ValidationError as error:
+            raise ValueError("ood overrides: " + format_validation_error(error, "; ")) from None
+        return self
+
+    def for_split(self, split: str) -> Self:
+        """This generator as used for `split` (its `ood` fields applied for the ood split)."""
+        if split != "ood" or not self.ood:
+            return self
+        return type(self).model_validate({**self.model_dump(exclude={"ood"}), **self.ood})
+
+    @abc.abstractmethod
+    def draw(self, rng: np.random.Generator, n: int) -> Problems:
+        """`n` fresh problems."""
+
+
+def _check_operations(operations: str) -> str:
+    unknown = sorted(set(operations) - set(OPERATORS))
+    if not operations or unknown or len(set(operations)) != len(operations):
+        raise ValueError(
+            f"operations {operations!r} must be distinct characters from {OPERATORS!r}"
+            + (f" (unknown: {''.join(unknown)!r})" if unknown else "")
+        )
+    return operations
+
+
+class ArithmeticSpec(_GeneratorSpec):
+    """Expressions of `steps` operands joined by `operations`, standard precedence."""
+
+    type: Literal["arithmetic"] = "arithmetic"
+    steps: Range = (2, 2)
+    operations: Annotated[str, AfterValidator(_check_operations)] = "+-*"
+    digits: Range = (1, 10)
+    max_number: int | None = Field(default=None, ge=1)
+    max_exponent: int = Field(default=3, ge=0, le=16)
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> Self:
+        _check_within("steps", self.steps, 1, 64)
+        _check_within("digits", self.digits, 1, MAX_DIGITS)
+        if self.operations == "^" and self.steps[1] > 2:
+            raise ValueError("operations '^' alone allows at most 2 steps (no a^b^c)")
+        return self
+
+    def draw(self, rng, n):
+        return sample_arithmetic(
+            rng, n, self.steps, self.operations, self.digits, self.max_number, self.max_exponent
+        )
+
+
+class FactorizeSpec(_GeneratorSpec):
+    """Products of `steps` primes up to `max_number`; prime digit counts uniform in `digits`."""
+
+    type: Literal["factorize"] = "factorize"
+    steps: Range = (2, 5)
+    max_number: int = Field(default=10**9, ge=2, lt=MAX_PRIME_BOUND)
+    digits: Range | None = None
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> Self:
+        _check_within("steps", self.steps, 1, 64)
+        top = _largest_prime_digits(self.max_number)
+        if top == 0:
+            raise ValueError(f"max_number {self.max_number}: no prime up to it")
+        _check_within("digits", self.prime_digits, 1, top)
+        return self
+
+    @property
+    def prime_digits(self) -> tuple[int, int]:
+        """Digit counts of the primes: `digits`, or 1 up to the longest prime <= max_number."""
+        return self.digits or (1, _largest_prime_digits(self.max_number))
+
+    def draw(self, rng, n):
+        return sample_factorize(rng, n, self.steps, self.prime_digits, self.max_number)
+
+
+class BaseConvertSpec(_GeneratorSpec):
+    """A number of `digits` decimal digits to convert to another base."""
+
+    type: Literal["base_convert"] = "base_convert"
+    digits: Range = (1, 10)
+    max_number: int | None = Field(default=None, ge=1)
+    negative: bool = False
+    to_bases: list[Base] | None = Field(
+        default=None, description="target bases (default: the scheme's input bases)"
+    )
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> Self:
+        _check_within("digits", self.digits, 1, MAX_DIGITS)
+        return self
+
+    def draw(self, rng, n):
+        return sample_base_convert(rng, n, self.digits, self.max_number, self.negative)
+
+
+class CopySpec(_GeneratorSpec):
+    """Copy a sequence of `length` random `bits`-bit symbols."""
+
+    type: Literal["copy"] = "copy"
+    length: Range = (1, 10)
+    bits: int = Field(default=8, ge=1, le=8)
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> Self:
+        _check_within("length", self.length, 1, 100_000)
+        return self
+
+    def draw(self, rng, n):
+        return sample_sequences(rng, n, self.length, self.bits, reverse=False)
+
+
+class ReverseSpec(CopySpec):
+    """Reverse a sequence of `length` random `bits`-bit symbols."""
+
+    type: Literal["reverse"] = "reverse"  # type: ignore[assignment]
+
+    def draw(self, rng, n):
+        return sample_sequences(rng, n, self.length, self.bits, reverse=True)
+
+
+class RecallSpec(_GeneratorSpec):
+    """Associative recall over `items` items of `item_len` random `bits`-bit symbols."""
+
+    type: Literal["recall"] = "recall"
+    items: Range = (2, 6)
+    item_len: int = Field(default=3, ge=1, le=64)
+    bits: int = Field(default=8, ge=1, le=8)
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> Self:
+        _check_within("items", self.items, 2, 1000)
+        return self
+
+    def draw(self, rng, n):
+        return sample_recall(rng, n, self.items, self.item_len, self.bits)
+
+
+def _largest_prime_digits(max_number: int) -> int:
+    """Decimal digits of the largest prime <= max_number (0 if there is none).
+
+    Prime gaps below MAX_PRIME_BOUND are far below 10,000, so a short scan settles it.
+    """
+    digits = len(str(max_number))
+    first = 10 ** (digits - 1)
+    if any(is_prime(k) for k in range(first, min(max_number, first + 10_000) + 1)):
+        return digits
+    return digits - 1 if max_number >= 2 else 0
+
+
+def _check_within(field: str, value: tuple[int, int], low: int, high: int) -> None:
+    if value[0] < low or value[1] > high:
+        raise ValueError(f"{field} {list(value)} must lie within [{low}, {high}]")
+
+
+GENERATOR_SPECS: dict[str, type[_GeneratorSpec]] = {
+    "arithmetic": ArithmeticSpec,
+    "factorize": FactorizeSpec,
+    "base_convert": BaseConvertSpec,
+    "copy": CopySpec,
+    "reverse": ReverseSpec,
+    "recall": RecallSpec,
+}
+TASKS: tuple[str, ...] = tuple(GENERATOR_SPECS)
+
+GeneratorSpec = Annotated[
+    ArithmeticSpec | FactorizeSpec | BaseConvertSpec | CopySpec | ReverseSpec | RecallSpec,
+    Field(discriminator="type"),
+]
+
+
+class BaseChoice(_Strict):
+    """Bases to draw from and how likely each is.
+
+    `distribution`: omitted = uniform; `[first, last]` = weights growing geometrically from the
+    first base to the last (`[1, 10]`: the first is 10x less likely than the last); or one
+    positive weight per base.
+    """
+
+    values: list[Base] = Field(default_factory=lambda: [10], min_length=1)
+    distribution: list[PositiveFloat] | None = None
+
+    @model_validator(mode="after")
+    def _check_distribution(self) -> Self:
+        if len(set(self.values)) != len(self.values):
+            raise ValueError(f"values {self.values} repeat a base")
+        if self.distribution is not None and len(self.distribution) not in (2, len(self.values)):
+            raise ValueError(
+                f"distribution has {len(self.distribution)} entries; allowed: 2 ([first, last], "
+                f"geometric in between) or one per base ({len(self.values)})"
+            )
+        return self
+
+
+def _input_keyword(value: Any) -> Any:
+    return "input" if value == ["input"] else value
+
+
+class Splits(_Strict):
+    """Fractions of the problem space (by hash of the problem) held out for val and test."""
+
+    val: float = Field(default=0.02, gt=0, lt=0.5)
+    test: float = Field(default=0.02, gt=0, lt=0.5)
+
+
+def _default_generators() -> list[_GeneratorSpec]:
+    return [ArithmeticSpec(operations="+-", digits=(1, 10), ood={"digits": [11, 20]})]
+
+
+class TaskScheme(_Strict):
+    """A mix of generators, the bases they are written in and the length limits."""
+
+    name: str = "add_sub_10"
+    generators: list[GeneratorSpec] = Field(default_factory=_default_generators, min_length=1)
+    bases: BaseChoice = Field(default_factory=BaseChoice)
+    output_base: Annotated[Literal["input"] | BaseChoice, BeforeValidator(_input_keyword)] = Field(
+        default="input", description="'input' (same base as the input) or bases to draw from"
+    )
+    max_length: int = Field(default=64, ge=4, le=1_000_000)
+    overflow_strategy: Literal["increase_base", "error"] = "increase_base"
+    splits: Splits = Field(default_factory=Splits)
+
+    @model_validator(mode="after")
+    def _check_lengths(self) -> Self:
+        for i, spec in enumerate(self.generators):
+            for split in ("train", "ood"):
+                need = _raw_input_length(spec.for_split(split))
+                if need is not None and need > self.max_length:
+                    raise ValueError(
+                        f"generators[{i}] ({spec.type}, {split}) needs inputs of {need} tokens, "
+                        f"more than max_length {self.max_length}"
+                    )
+        return self
+
+    def to_yaml(self) -> str:
+        """The fully resolved scheme as YAML (saved with every run)."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _raw_input_length(spec: _GeneratorSpec) -> int | None:
+    """Longest input of a memory task (fixed by its parameters); None for numeric tasks."""
+    if isinstance(spec, CopySpec):
+        return spec.length[1] + 2
+    if isinstance(spec, RecallSpec):
+        return spec.items[1] * (spec.item_len + 1) + spec.item_len + 1
+    return None
+
+
+def format_validation_error(error: ValidationError, separator: str = "\n") -> str:
+    """One line per problem: the field's path, then what is wrong and what is allowed."""
+    lines = []
+    for problem in error.errors():
+        path = ".".join(str(part) for part in problem["loc"] if part not in GENERATOR_SPECS)
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            allowed = _allowed_fields(problem["loc"][:-1])
+            message = f"unknown field; allowed: {', '.join(allowed)}" if allowed else message
+        lines.append(f"{path}: {message}" if path else message)
+    return separator.join(lines)
+
+
+def _allowed_fields(loc: Sequence[Any]) -> list[str]:
+    """Field names of the model at `loc` inside a TaskScheme (empty when it cannot be told)."""
+    model: type[BaseModel] = TaskScheme
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if part in GENERATOR_SPECS:
+            model = GENERATOR_SPECS[part]
+            continue
+        if part not in model.model_fields:
+            return []
+        nested = _models_in(model.model_fields[part].annotation)
+        if not nested:
+            return []
+        if len(nested) == 1:  # several: a tagged union, whose tag comes next in `loc`
+            model = nested[0]
+    return list(model.model_fields)
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models inside a type annotation (through list, Union, Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in get_args(annotation) for model in _models_in(arg)]
+
+
+def load_scheme(path: str | Path | None = None, overrides: Sequence[str] = ()) -> TaskScheme:
+    """A validated scheme from a YAML file (None: the default scheme) and `key=value` overrides.
+
+    Overrides use dotted keys with list indices and YAML values, e.g. `max_length=128`,
+    `generators.0.digits=[1,5]`, `bases.values=[2,10,16]`. Raises SchemeError.
+    """
+    source = str(path) if path is not None else "the default scheme"
+    try:
+        if path is None:
+            config = OmegaConf.create(TaskScheme().model_dump(mode="json"))
+        else:
+            if not Path(path).is_file():
+                raise SchemeError(f"scheme file {path} not found")
+            config = OmegaConf.load(path)
+        for override in overrides:
+            key, sep, value = override.partition("=")
+            if not sep or not key:
+                raise SchemeError(f"override {override!r} must look like key=value")
+            OmegaConf.update(config, key.strip(), yaml.safe_load(value), merge=True)
+        data = OmegaConf.to_container(config, resolve=True)
+    except (OmegaConfBaseException, yaml.YAMLError) as error:
+        raise SchemeError(f"{source}: cannot read it: {error}") from None
+    if not isinstance(data, dict):
+        raise SchemeError(f"{source}: a scheme is a mapping of fields, got {type(data).__name__}")
+    try:
+        return TaskScheme.model_validate(data)
+    except ValidationError as error:
+        raise SchemeError(f"{source}:\n" + format_validation_error(error)) from None
