@@ -16,7 +16,7 @@ from jaxtyping import Bool, Int, Shaped, UInt64
 from th1nker.tasks.numbers import MAX_BASE, MIN_BASE
 from th1nker.tasks.vocab import NEG, PAD
 
-Tokens = Int[np.ndarray, "n width"]
+Tokens = Int[np.ndarray, "n _"]  # width varies from segment to segment
 Lengths = Int[np.ndarray, " n"]
 Segment = tuple[Tokens, Lengths]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import numpy as np
 import yaml
@@ -87,7 +87,7 @@ class _GeneratorSpec(_Strict, abc.ABC):
     )
 
     @model_validator(mode="after")
-    def _check_ood(self) -> Self:
+    def _check_ood(self):
         forbidden = {"type", "ood", "weight"} & set(self.ood)
         if forbidden:
             raise ValueError(f"ood may not change {sorted(forbidden)}")
@@ -97,7 +97,7 @@ class _GeneratorSpec(_Strict, abc.ABC):
             raise ValueError("ood overrides: " + format_validation_error(error, "; ")) from None
         return self
 
-    def for_split(self, split: str) -> Self:
+    def for_split(self, split: str) -> _GeneratorSpec:
         """This generator as used for `split` (its `ood` fields applied for the ood split)."""
         if split != "ood" or not self.ood:
             return self
@@ -129,7 +129,7 @@ class ArithmeticSpec(_GeneratorSpec):
     max_exponent: int = Field(default=3, ge=0, le=16)
 
     @model_validator(mode="after")
-    def _check_ranges(self) -> Self:
+    def _check_ranges(self):
         _check_within("steps", self.steps, 1, 64)
         _check_within("digits", self.digits, 1, MAX_DIGITS)
         if self.operations == "^" and self.steps[1] > 2:
@@ -151,7 +151,7 @@ class FactorizeSpec(_GeneratorSpec):
     digits: Range | None = None
 
     @model_validator(mode="after")
-    def _check_ranges(self) -> Self:
+    def _check_ranges(self):
         _check_within("steps", self.steps, 1, 64)
         top = _largest_prime_digits(self.max_number)
         if top == 0:
@@ -180,7 +180,7 @@ class BaseConvertSpec(_GeneratorSpec):
     )
 
     @model_validator(mode="after")
-    def _check_ranges(self) -> Self:
+    def _check_ranges(self):
         _check_within("digits", self.digits, 1, MAX_DIGITS)
         return self
 
@@ -196,7 +196,7 @@ class CopySpec(_GeneratorSpec):
     bits: int = Field(default=8, ge=1, le=8)
 
     @model_validator(mode="after")
-    def _check_ranges(self) -> Self:
+    def _check_ranges(self):
         _check_within("length", self.length, 1, 100_000)
         return self
 
@@ -222,7 +222,7 @@ class RecallSpec(_GeneratorSpec):
     bits: int = Field(default=8, ge=1, le=8)
 
     @model_validator(mode="after")
-    def _check_ranges(self) -> Self:
+    def _check_ranges(self):
         _check_within("items", self.items, 2, 1000)
         return self
 
@@ -275,7 +275,7 @@ class BaseChoice(_Strict):
     distribution: list[PositiveFloat] | None = None
 
     @model_validator(mode="after")
-    def _check_distribution(self) -> Self:
+    def _check_distribution(self):
         if len(set(self.values)) != len(self.values):
             raise ValueError(f"values {self.values} repeat a base")
         if self.distribution is not None and len(self.distribution) not in (2, len(self.values)):
@@ -315,7 +315,7 @@ class TaskScheme(_Strict):
     splits: Splits = Field(default_factory=Splits)
 
     @model_validator(mode="after")
-    def _check_lengths(self) -> Self:
+    def _check_lengths(self):
         for i, spec in enumerate(self.generators):
             for split in ("train", "ood"):
                 need = _raw_input_length(spec.for_split(split))

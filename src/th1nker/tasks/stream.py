@@ -39,7 +39,7 @@ class ProblemBatch:
     out_base: Int[np.ndarray, " n"]
     digits: Int[np.ndarray, " n"]
     operands: Int[np.ndarray, " n"]
-    parts: list[tuple[Problems, Int[np.ndarray, " k"]]]
+    parts: list[tuple[Problems, Int[np.ndarray, " _"]]]
 
     def __len__(self) -> int:
         return len(self.task)
@@ -67,7 +67,7 @@ class ProblemBatch:
         return tensors
 
 
-def _merge_rows(n: int, pieces: list[tuple[Encoded, Int[np.ndarray, " k"]]]) -> Encoded:
+def _merge_rows(n: int, pieces: list[tuple[Encoded, Int[np.ndarray, " _"]]]) -> Encoded:
     """One Encoded of `n` rows from pieces that each fill the given rows."""
     fields = {}
     for ids_name, len_name in (("input_ids", "input_len"), ("target_ids", "target_len")):
@@ -192,13 +192,11 @@ class ProblemSource:
             )
             if len(too_long) == 0:
                 return encoded
-            row = too_long[0]
             index = np.searchsorted(self.larger_bases, base[too_long], side="right")
-            if (
-                self.scheme.overflow_strategy == "error"
-                or not problems.numeric
-                or (index >= len(self.larger_bases)).any()
-            ):
+            stuck = too_long[index >= len(self.larger_bases)]
+            refuse = self.scheme.overflow_strategy == "error" or not problems.numeric
+            if refuse or len(stuck):
+                row = too_long[0] if refuse else stuck[0]
                 text, _ = problems.take(np.array([row])).describe(
                     lambda v, b: str(v), base[[row]], out_base[[row]]
                 )[0]

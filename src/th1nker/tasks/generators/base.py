@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import Callable
-from typing import ClassVar, Self
+from typing import ClassVar
 
 import numpy as np
 from jaxtyping import Int
@@ -46,13 +46,13 @@ class Problems(abc.ABC):
     def __len__(self) -> int:
         return len(getattr(self, dataclasses.fields(self)[0].name))
 
-    def take(self, rows: Int[np.ndarray, " k"]) -> Self:
+    def take(self, rows: Int[np.ndarray, " k"]) -> Problems:
         """The problems of the given rows, in that order."""
         return dataclasses.replace(
             self, **{f.name: getattr(self, f.name)[rows] for f in dataclasses.fields(self)}
         )
 
-    def concat(self, batches: list[Self]) -> Self:
+    def concat(self, batches: list[Problems]) -> Problems:
         """The rows of `batches` (all drawn by the same generator settings), one after another."""
         return dataclasses.replace(
             self,

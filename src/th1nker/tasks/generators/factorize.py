@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from jaxtyping import Int, Shaped
+from jaxtyping import Bool, Int, Shaped
 
 from th1nker.tasks.batch_encoding import concat_segments, constant_segment, encode_ints
 from th1nker.tasks.generators.base import (
@@ -38,7 +38,7 @@ class FactorizeProblems(Problems):
     def difficulty(self):
         return decimal_digits(self.product), self.n_primes
 
-    def _runs(self) -> tuple[Int[np.ndarray, "n slots"], Int[np.ndarray, "n slots"]]:
+    def _runs(self) -> tuple[Bool[np.ndarray, "n slots"], Int[np.ndarray, "n slots"]]:
         """(run_start, run_length): slot k starts a run of `run_length[k]` equal primes."""
         n, slots = self.primes.shape
         active = np.arange(slots) < self.n_primes[:, None]

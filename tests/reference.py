@@ -1,0 +1,98 @@
+"""Independent references for the tests: a plain evaluator, token parsers and factorizers.
+
+Nothing here imports the code under test except the vocabulary's token ids.
+"""
+
+from __future__ import annotations
+
+import ast
+from fractions import Fraction
+
+from th1nker.tasks.vocab import TOKEN_IDS
+
+NAMES = {token: name for name, token in TOKEN_IDS.items()}
+_BINARY = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Mod: lambda a, b: a % b,
+    ast.Pow: lambda a, b: a**b,
+}
+
+
+def evaluate(expression: str) -> int:
+    """Value of a plain expression with + - * / % ^, standard precedence; `/` must be exact."""
+
+    def value(node: ast.AST) -> Fraction:
+        if isinstance(node, ast.Constant):
+            return Fraction(node.value)
+        assert isinstance(node, ast.BinOp), ast.dump(node)
+        left, right = value(node.left), value(node.right)
+        if isinstance(node.op, ast.Div):
+            quotient = left / right
+            assert quotient.denominator == 1, f"inexact division in {expression}"
+            return quotient
+        return _BINARY[type(node.op)](left, right)
+
+    result = value(ast.parse(expression.replace("^", "**"), mode="eval").body)
+    assert result.denominator == 1
+    return int(result)
+
+
+def read_number(tokens: list[int], base: int) -> int:
+    """An integer written `[!] digits` least significant first."""
+    negative = tokens[:1] == [TOKEN_IDS["!"]]
+    digits = tokens[1:] if negative else tokens
+    assert digits and all(0 <= d < base for d in digits), tokens
+    value = sum(d * base**i for i, d in enumerate(digits))
+    return -value if negative else value
+
+
+def split_numbers(tokens: list[int]) -> list[list[int] | str]:
+    """Runs of number tokens (digits and `!`) and the other token names between them."""
+    parts: list[list[int] | str] = []
+    for token in tokens:
+        is_number = token < 256 or token == TOKEN_IDS["!"]
+        if is_number and parts and isinstance(parts[-1], list):
+            parts[-1].append(token)
+        elif is_number:
+            parts.append([token])
+        else:
+            parts.append(NAMES[token])
+    return parts
+
+
+def read_expression(input_ids: list[int]) -> tuple[str, int, int]:
+    """(decimal expression, base, out_base) of an arithmetic input `@ b ... [output:base @ b'] =`."""
+    assert input_ids[0] == TOKEN_IDS["@"] and input_ids[-1] == TOKEN_IDS["="]
+    base = input_ids[1] or 256
+    body, out_base = input_ids[2:-1], base
+    if TOKEN_IDS["output:base"] in body:
+        i = body.index(TOKEN_IDS["output:base"])
+        assert body[i + 1] == TOKEN_IDS["@"] and len(body) == i + 3
+        out_base, body = body[i + 2] or 256, body[:i]
+    text = ""
+    for part in split_numbers(body):
+        text += str(read_number(part, base)) if isinstance(part, list) else part
+    return text, base, out_base
+
+
+def trial_division(n: int) -> list[int]:
+    """Prime factors of n, ascending with repetition, by plain trial division."""
+    factors, d = [], 2
+    while d * d <= n:
+        while n % d == 0:
+            factors.append(d)
+            n //= d
+        d += 1
+    if n > 1:
+        factors.append(n)
+    return factors
+
+
+def canonical(factors: list[int]) -> str:
+    """2*2*2*5 -> '2^3*5' (factors ascending)."""
+    counts: dict[int, int] = {}
+    for p in factors:
+        counts[p] = counts.get(p, 0) + 1
+    return "*".join(f"{p}^{e}" if e > 1 else str(p) for p, e in sorted(counts.items()))

@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+import sympy
+
+from helpers import records, scheme
+from reference import canonical, read_number, split_numbers, trial_division
+from th1nker.tasks.primes import is_prime, is_prime_array, sample_primes, sieve
+from th1nker.tasks.vocab import EOS, TOKEN_IDS
+
+
+def _read_factorization(target_ids, base):
+    """[(prime, exponent)] from `p [^ e] * ...` tokens, by the reference parser."""
+    assert target_ids[-1] == EOS
+    factors, parts = [], split_numbers(target_ids[:-1])
+    while parts:
+        prime = read_number(parts.pop(0), base)
+        exponent = 1
+        if parts and parts[0] == "^":
+            parts.pop(0)
+            exponent = read_number(parts.pop(0), base)
+        factors.append((prime, exponent))
+        if parts:
+            assert parts.pop(0) == "*"
+    return factors
+
+
+def _check(record):
+    ids = record["input_ids"]
+    assert ids[:2] == [TOKEN_IDS["task:factorise"], TOKEN_IDS["@"]] and ids[-1] == TOKEN_IDS["="]
+    number = read_number(ids[3:-1], record["base"])
+    assert str(number) == record["problem"]
+    factors = _read_factorization(record["target_ids"], record["out_base"])
+    assert [p for p, _ in factors] == sorted({p for p, _ in factors})  # ascending, distinct
+    assert all(e >= 1 for _, e in factors)
+    return number, factors
+
+
+def test_10000_small_factorizations_match_trial_division():
+    generator = {"type": "factorize", "steps": [1, 9], "max_number": 1000}
+    bases = {"values": [2, 10, 16, 256]}
+    for record in records(scheme(generators=[generator], bases=bases, max_length=1024), 10_000):
+        number, factors = _check(record)
+        expected = trial_division(number)
+        assert record["answer"] == canonical(expected)
+        assert factors == [(p, expected.count(p)) for p in sorted(set(expected))]
+        assert record["operands"] == len(expected)
+
+
+@pytest.mark.parametrize("max_number", [10**9, 10**15])
+def test_large_factorizations_are_checked_by_sympy(max_number):
+    generator = {"type": "factorize", "steps": [1, 9], "max_number": max_number}
+    task_scheme = scheme(generators=[generator], bases={"values": [10, 16]}, max_length=1024)
+    for record in records(task_scheme, 2000 if max_number == 10**9 else 300):
+        number, factors = _check(record)
+        # Primes (sympy's test) whose product is the number: by unique factorization, the answer.
+        assert all(sympy.isprime(p) for p, _ in factors)
+        assert np.prod([p**e for p, e in factors], dtype=object) == number
+        assert max(p for p, _ in factors) <= max_number
+
+
+def test_repeated_primes_are_written_as_powers():
+    generator = {"type": "factorize", "steps": [4, 9], "max_number": 30}
+    answers = [r["answer"] for r in records(scheme(generators=[generator]), 200)]
+    assert sum("^" in a for a in answers) > 100
+
+
+def test_primality_matches_sympy():
+    rng = np.random.default_rng(0)
+    numbers = np.concatenate(
+        [
+            np.arange(0, 3000),
+            rng.integers(10**6, 2**31, size=20_000),
+            [2**31 - 1, 3_215_031_751, 25_326_001, 2_152_302_898_747, 3_474_749_660_383],
+        ]
+    )
+    expected = np.array([sympy.isprime(int(k)) for k in numbers])
+    assert (is_prime_array(numbers) == expected).all()
+    big = [10**18 + 9, 10**18 + 7, 2**61 - 1, (2**61 - 1) * 1_000_003, 10**24 + 7]
+    assert [is_prime(k) for k in big] == [sympy.isprime(k) for k in big]
+    assert sieve().sum() == 78498  # primes below 10**6
+
+
+def test_random_primes_are_prime_with_the_asked_digit_counts():
+    rng = np.random.default_rng(1)
+    digits = rng.integers(1, 13, size=5000)
+    primes = sample_primes(rng, digits, 10**12)
+    assert all(sympy.isprime(int(p)) for p in primes)
+    assert ([len(str(int(p))) for p in primes] == digits).all()
+    assert len(set(sample_primes(rng, np.full(2000, 1), 10).tolist())) == 4  # 2, 3, 5, 7
+
+
+def test_a_prime_power_and_a_prime():
+    generator = {"type": "factorize", "steps": [1, 1], "max_number": 100}
+    for record in records(scheme(generators=[generator]), 200):
+        number, factors = _check(record)
+        assert factors == [(number, 1)] and sympy.isprime(number)
