@@ -8,6 +8,8 @@ ints, drawn from 62-bit chunks so that the draw stays uniform at any size.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from jaxtyping import Float, Int, Shaped
 
@@ -69,7 +71,7 @@ def sample_numbers(
     return uniform_ints(rng, low, high), digits
 
 
-def geometric_weights(n: int, distribution: list[float] | None) -> Float[np.ndarray, " n"]:
+def geometric_weights(n: int, distribution: Sequence[int | float] | None) -> Float[np.ndarray, " n"]:
     """Probabilities of `n` choices from a scheme's `distribution` field.
 
     None: uniform. Two numbers [first, last]: weights grow geometrically from the first choice to
