@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
-
 from helpers import records, scheme
 from reference import evaluate, read_expression, read_number
-from th1nker.tasks.generators.arithmetic import ArithmeticProblems, evaluate as fast_evaluate
+
+from th1nker.tasks.generators.arithmetic import ArithmeticProblems
+from th1nker.tasks.generators.arithmetic import evaluate as fast_evaluate
 from th1nker.tasks.vocab import EOS, NEG, OPERATOR_IDS, PAD
 
 ALL_OPS = {"type": "arithmetic", "steps": [1, 7], "operations": "+-*/%^", "digits": [1, 12]}
@@ -50,7 +51,9 @@ def _one(operands, ops, base, out_base=None):
     operands = np.array([operands], dtype=object)
     ops = np.array([[OPERATOR_IDS[o] for o in ops]], dtype=np.int64)
     n_operands = np.array([operands.shape[1]])
-    problems = ArithmeticProblems(operands, ops, n_operands, fast_evaluate(operands, ops, n_operands))
+    problems = ArithmeticProblems(
+        operands, ops, n_operands, fast_evaluate(operands, ops, n_operands)
+    )
     out_base = base if out_base is None else out_base
     encoded = problems.encode(np.array([base]), np.array([out_base]))
     return encoded.target_ids[0, : encoded.target_len[0]].tolist()
@@ -71,7 +74,11 @@ def test_hand_picked_edge_cases():
 
 
 def test_operand_sizes_cover_short_and_long_numbers():
-    digits = [len(str(int(p))) for r in records([], 4000) for p in r["problem"].replace("-", "+").split("+")]
+    digits = [
+        len(str(int(p)))
+        for r in records([], 4000)
+        for p in r["problem"].replace("-", "+").split("+")
+    ]
     counts = np.bincount(digits, minlength=11)[1:]
     assert counts.min() > 0.6 * counts.mean()  # digit counts are uniform, 1..10
     assert PAD not in records([], 1)[0]["input_ids"]

@@ -1,13 +1,19 @@
 import torch
-
 from helpers import records, scheme
+
 from th1nker.tasks.checking import check_answer, check_batch
 from th1nker.tasks.numbers import encode_number
 from th1nker.tasks.scheme import load_scheme
 from th1nker.tasks.stream import ProblemStream
 from th1nker.tasks.vocab import EOS, MUL, NEG, PAD, POINT, POW, TOKEN_IDS
 
-FACTOR_INPUT = [TOKEN_IDS["task:factorise"], TOKEN_IDS["@"], 10, *encode_number(360, 10), TOKEN_IDS["="]]
+FACTOR_INPUT = [
+    TOKEN_IDS["task:factorise"],
+    TOKEN_IDS["@"],
+    10,
+    *encode_number(360, 10),
+    TOKEN_IDS["="],
+]
 
 
 def _factor(output, number_input=FACTOR_INPUT):
@@ -15,14 +21,20 @@ def _factor(output, number_input=FACTOR_INPUT):
 
 
 def test_the_true_targets_are_correct_for_every_task():
-    for path in ("configs/tasks/mixed.yaml", "configs/tasks/memory.yaml", "configs/tasks/all_operators.yaml"):
+    for path in (
+        "configs/tasks/mixed.yaml",
+        "configs/tasks/memory.yaml",
+        "configs/tasks/all_operators.yaml",
+    ):
         batch = ProblemStream(load_scheme(path), batch_size=500).batch(0).to_tensors()
         verdicts = check_batch(batch, batch["target_ids"])
         assert all(v.correct for v in verdicts), [v for v in verdicts if not v.correct][:3]
 
 
 def test_wrong_answers_are_wrong_with_a_reason():
-    batch = ProblemStream(load_scheme("configs/tasks/mixed.yaml"), batch_size=300).batch(0).to_tensors()
+    batch = (
+        ProblemStream(load_scheme("configs/tasks/mixed.yaml"), batch_size=300).batch(0).to_tensors()
+    )
     shifted = batch["target_ids"].clone()
     shifted[:, 0] = torch.where(shifted[:, 0] == 1, 0, 1)  # change the first digit / factor digit
     verdicts = check_batch(batch, shifted)
@@ -52,13 +64,28 @@ def test_bad_factorizations_say_why():
     assert _factor([2, POW, 0, MUL, 5]).reason == "exponent 0 is not positive"
     assert "malformed" in _factor([2, POW, POW, 3]).reason
     assert "malformed" in _factor([MUL, 2]).reason
-    prime_input = [TOKEN_IDS["task:factorise"], TOKEN_IDS["@"], 10, *encode_number(7, 10), TOKEN_IDS["="]]
+    prime_input = [
+        TOKEN_IDS["task:factorise"],
+        TOKEN_IDS["@"],
+        10,
+        *encode_number(7, 10),
+        TOKEN_IDS["="],
+    ]
     assert _factor([7, EOS], prime_input).correct
     assert not _factor([1, MUL, 7, EOS], prime_input).correct
 
 
 def test_malformed_outputs_never_crash():
-    for output in ([], [EOS], [POINT], [NEG], [NEG, NEG, 1], [300, 1], [1, POINT], [TOKEN_IDS["@"]]):
+    for output in (
+        [],
+        [EOS],
+        [POINT],
+        [NEG],
+        [NEG, NEG, 1],
+        [300, 1],
+        [1, POINT],
+        [TOKEN_IDS["@"]],
+    ):
         for task in ("arithmetic", "base_convert", "factorize", "copy", "recall"):
             verdict = check_answer(task, FACTOR_INPUT, [1, EOS], output, 10)
             assert not verdict.correct and verdict.reason
@@ -72,5 +99,7 @@ def test_fractions_decode_but_do_not_equal_integers():
 def test_memory_tasks_compare_symbols():
     rows = records(scheme(generators=[{"type": "reverse"}]), 5)
     for r in rows:
-        assert check_answer("reverse", r["input_ids"], r["target_ids"], r["target_ids"], 256).correct
+        assert check_answer(
+            "reverse", r["input_ids"], r["target_ids"], r["target_ids"], 256
+        ).correct
         assert not check_answer("reverse", r["input_ids"], r["target_ids"], [EOS], 256).correct

@@ -8,12 +8,22 @@ runner = CliRunner()
 
 
 def test_data_jsonl_has_the_documented_fields():
-    result = runner.invoke(app, ["data", "--scheme", "configs/tasks/mixed.yaml", "--n", "30", "--format", "jsonl"])
+    result = runner.invoke(
+        app, ["data", "--scheme", "configs/tasks/mixed.yaml", "--n", "30", "--format", "jsonl"]
+    )
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.output.splitlines()]
     assert len(rows) == 30
     for row in rows:
-        assert {"task", "base", "out_base", "problem", "answer", "input_ids", "target_ids"} <= row.keys()
+        assert {
+            "task",
+            "base",
+            "out_base",
+            "problem",
+            "answer",
+            "input_ids",
+            "target_ids",
+        } <= row.keys()
         assert row["task"] in {"arithmetic", "factorize", "base_convert"}
 
 

@@ -2,6 +2,7 @@ from collections import Counter
 
 from helpers import records, scheme
 from reference import read_number, split_numbers
+
 from th1nker.tasks.vocab import BLANK, EOS, TOKEN_IDS
 
 
@@ -13,7 +14,9 @@ def test_10000_base_conversions_match_python_integers():
     for r in records(task_scheme, 10_000):
         ids = r["input_ids"]
         parts = split_numbers(ids)
-        assert parts[0] == "@" and parts[2] == "output:base" and parts[3] == "@" and parts[-1] == "="
+        assert (
+            parts[0] == "@" and parts[2] == "output:base" and parts[3] == "@" and parts[-1] == "="
+        )
         base, out_base = parts[1][0] or 256, parts[4][0] or 256
         assert (base, out_base) == (r["base"], r["out_base"]) and base != out_base
         value = read_number(parts[1][1:], base)

@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from th1nker.tasks.scheme import SchemeError, TaskScheme, load_scheme
 from th1nker.tasks.sampling import geometric_weights
+from th1nker.tasks.scheme import SchemeError, TaskScheme, load_scheme
 
 CONFIGS = Path(__file__).parent.parent / "configs" / "tasks"
 
@@ -27,12 +27,20 @@ def test_shipped_schemes_load(path):
         (["bases.values=[2,300]"], r"bases.values.1: base 300 is outside the allowed bases 2..256"),
         (["bases.values=[1]"], r"base 1 is outside the allowed bases 2..256"),
         (["generators.0.steps=[5,3]"], r"generators.0.steps: empty range \[5, 3\]"),
-        (["bases.values=[2,4,10]", "bases.distribution=[1,2,3,4]"],
-         r"distribution has 4 entries; allowed: 2 \(\[first, last\].*one per base \(3\)"),
+        (
+            ["bases.values=[2,4,10]", "bases.distribution=[1,2,3,4]"],
+            r"distribution has 4 entries; allowed: 2 \(\[first, last\].*one per base \(3\)",
+        ),
         (["bases.values=[2,2]"], "repeat a base"),
-        (["overflow_strategy=wrap"], "overflow_strategy: Input should be 'increase_base' or 'error'"),
-        (["generators.0.operations=+x"], r"operations '\+x' must be distinct characters from "
-                                         r"'\+-\*/%\^' \(unknown: 'x'\)"),
+        (
+            ["overflow_strategy=wrap"],
+            "overflow_strategy: Input should be 'increase_base' or 'error'",
+        ),
+        (
+            ["generators.0.operations=+x"],
+            r"operations '\+x' must be distinct characters from "
+            r"'\+-\*/%\^' \(unknown: 'x'\)",
+        ),
         (["generators.0.speed=3"], "generators.0.speed: unknown field; allowed: weight, ood, type"),
         (["colour=red"], "colour: unknown field; allowed: name, generators, bases"),
         (["generators.0.digits=[0,4]"], r"digits \[0, 4\] must lie within \[1, 2000\]"),
@@ -42,10 +50,22 @@ def test_shipped_schemes_load(path):
         (["generators.0.weight=0"], "weight: Input should be greater than 0"),
         (["max_length=2"], "max_length: Input should be greater than or equal to 4"),
         (["splits.val=0.7"], "splits.val: Input should be less than 0.5"),
-        (["generators=[{type: copy, length: [1, 100]}]"], "needs inputs of 102 tokens, more than max_length 64"),
-        (["generators=[{type: factorize, max_number: 1}]"], "max_number: Input should be greater than or equal to 2"),
-        (["generators=[{type: factorize, digits: [1, 12]}]"], r"digits \[1, 12\] must lie within \[1, 9\]"),
-        (["generators=[{type: recall, items: [1, 3]}]"], r"items \[1, 3\] must lie within \[2, 1000\]"),
+        (
+            ["generators=[{type: copy, length: [1, 100]}]"],
+            "needs inputs of 102 tokens, more than max_length 64",
+        ),
+        (
+            ["generators=[{type: factorize, max_number: 1}]"],
+            "max_number: Input should be greater than or equal to 2",
+        ),
+        (
+            ["generators=[{type: factorize, digits: [1, 12]}]"],
+            r"digits \[1, 12\] must lie within \[1, 9\]",
+        ),
+        (
+            ["generators=[{type: recall, items: [1, 3]}]"],
+            r"items \[1, 3\] must lie within \[2, 1000\]",
+        ),
         (["generators=[{type: arithmetic, operations: '^', steps: [2, 3]}]"], "at most 2 steps"),
         (["max_length"], "override 'max_length' must look like key=value"),
         (["output_base=binary"], "output_base"),
@@ -70,7 +90,9 @@ def test_bad_files(tmp_path):
 
 
 def test_overrides_and_seed_forms():
-    scheme = load_scheme(None, ["max_length=128", "generators.0.digits=[1,5]", "output_base=[input]"])
+    scheme = load_scheme(
+        None, ["max_length=128", "generators.0.digits=[1,5]", "output_base=[input]"]
+    )
     assert scheme.max_length == 128 and scheme.generators[0].digits == (1, 5)
     assert scheme.output_base == "input"
     assert load_scheme(None, ["generators.0.steps=3"]).generators[0].steps == (3, 3)

@@ -3,9 +3,9 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
-
 from helpers import records, scheme
 from reference import read_number
+
 from th1nker.tasks.scheme import SchemeError, load_scheme
 from th1nker.tasks.stream import ProblemStream, make_loader
 from th1nker.tasks.vocab import PAD
@@ -21,10 +21,12 @@ def test_same_seed_same_batches_for_any_worker_count():
     task_scheme = load_scheme(MIXED)
     single = _batches(make_loader(task_scheme, batch_size=64, seed=3, num_batches=5), 5)
     again = _batches(make_loader(task_scheme, batch_size=64, seed=3, num_batches=5), 5)
-    workers = _batches(make_loader(task_scheme, batch_size=64, seed=3, num_workers=2, num_batches=5), 5)
+    workers = _batches(
+        make_loader(task_scheme, batch_size=64, seed=3, num_workers=2, num_batches=5), 5
+    )
     other = _batches(make_loader(task_scheme, batch_size=64, seed=4, num_batches=5), 5)
     assert len(single) == len(workers) == 5
-    for a, b, c, d in zip(single, again, workers, other, strict=True):
+    for a, b, c, _d in zip(single, again, workers, other, strict=True):
         assert a.keys() == b.keys() == c.keys()
         for key in a:
             assert torch.equal(a[key], b[key]) and torch.equal(a[key], c[key])
@@ -81,7 +83,9 @@ def test_increase_base_re_encodes_problems_that_do_not_fit():
 
 def test_overflow_error_strategy_refuses_with_a_clear_message():
     task_scheme = scheme(bases={"values": [2, 16]}, max_length=40, overflow_strategy="error")
-    with pytest.raises(SchemeError, match=r"needs \d+ input and \d+ target tokens, more than max_length 40"):
+    with pytest.raises(
+        SchemeError, match=r"needs \d+ input and \d+ target tokens, more than max_length 40"
+    ):
         records(task_scheme, 200)
     no_room = scheme(bases={"values": [2, 3]}, max_length=30)
     with pytest.raises(SchemeError, match="largest base 3"):
@@ -89,7 +93,9 @@ def test_overflow_error_strategy_refuses_with_a_clear_message():
 
 
 def test_too_small_problem_space_for_a_split_is_a_clear_error():
-    task_scheme = scheme(generators=[{"type": "arithmetic", "steps": 2, "digits": 1, "operations": "+"}])
+    task_scheme = scheme(
+        generators=[{"type": "arithmetic", "steps": 2, "digits": 1, "operations": "+"}]
+    )
     with pytest.raises(SchemeError, match="problem space is too small"):
         ProblemStream(task_scheme, "val", batch_size=64).batch(0)
 

@@ -12,8 +12,25 @@ def test_digits_are_their_own_ids_and_specials_follow():
     specials = [vocab.TOKEN_IDS[name] for name in vocab.SPECIAL_TOKENS]
     assert specials == list(range(256, 256 + len(vocab.SPECIAL_TOKENS)))
     assert vocab.VOCAB_SIZE == 256 + len(vocab.SPECIAL_TOKENS) == len(set(vocab.TOKEN_IDS.values()))
-    for name in ["@", ".", "!", "blank", "+", "-", "*", "/", "%", "=", "^", "output:base",
-                 "task:factorise", "probe", "start_decode", "pad", "eos"]:
+    for name in [
+        "@",
+        ".",
+        "!",
+        "blank",
+        "+",
+        "-",
+        "*",
+        "/",
+        "%",
+        "=",
+        "^",
+        "output:base",
+        "task:factorise",
+        "probe",
+        "start_decode",
+        "pad",
+        "eos",
+    ]:
         assert vocab.token_id(name) >= 256
 
 

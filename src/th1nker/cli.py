@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -28,14 +28,14 @@ console = Console(soft_wrap=True)
 errors = Console(stderr=True)
 
 
-class Split(str, Enum):
+class Split(StrEnum):
     train = "train"
     val = "val"
     test = "test"
     ood = "ood"
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     text = "text"
     jsonl = "jsonl"
 

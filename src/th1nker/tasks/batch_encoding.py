@@ -87,6 +87,8 @@ def encode_ints(values: Shaped[np.ndarray, " n"], base: Int[np.ndarray, " n"]) -
     """Integers as number tokens (`!` for negatives, digits least significant first)."""
     negative = np.asarray(values < 0, dtype=bool)
     digits, lengths = int_digits(values, base)
+    if not negative.any():
+        return digits, lengths
     return concat_segments([constant_segment([NEG], negative), (digits, lengths)])
 
 
@@ -97,17 +99,18 @@ def constant_segment(tokens: list[int], present: Bool[np.ndarray, " n"]) -> Segm
 
 
 def concat_segments(segments: list[Segment]) -> Segment:
-    """Join segments row by row: row i is segment 1's valid tokens, then segment 2's, ..."""
-    n = len(segments[0][1])
-    lengths = np.zeros(n, dtype=np.int64)
-    for _, segment_lengths in segments:
-        lengths = lengths + segment_lengths
-    out = np.full((n, int(lengths.max(initial=0))), PAD, dtype=np.int64)
-    offset = np.zeros(n, dtype=np.int64)
-    for tokens, segment_lengths in segments:
-        rows, cols = np.nonzero(np.arange(tokens.shape[1]) < segment_lengths[:, None])
-        out[rows, offset[rows] + cols] = tokens[rows, cols]
-        offset += segment_lengths
+    """Join segments row by row: row i is segment 1's valid tokens, then segment 2's, ...
+
+    Boolean indexing reads and writes in row-major order, so gathering the valid tokens of the
+    side-by-side segments and writing them into the first `length` slots of each row keeps order.
+    """
+    stacked = np.concatenate([tokens for tokens, _ in segments], axis=1)
+    valid = np.concatenate(
+        [np.arange(tokens.shape[1]) < lengths[:, None] for tokens, lengths in segments], axis=1
+    )
+    lengths = valid.sum(axis=1)
+    out = np.full((len(lengths), int(lengths.max(initial=0))), PAD, dtype=np.int64)
+    out[np.arange(out.shape[1]) < lengths[:, None]] = stacked[valid]
     return out, lengths
 
 

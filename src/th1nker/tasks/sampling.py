@@ -71,7 +71,9 @@ def sample_numbers(
     return uniform_ints(rng, low, high), digits
 
 
-def geometric_weights(n: int, distribution: Sequence[int | float] | None) -> Float[np.ndarray, " n"]:
+def geometric_weights(
+    n: int, distribution: Sequence[int | float] | None
+) -> Float[np.ndarray, " n"]:
     """Probabilities of `n` choices from a scheme's `distribution` field.
 
     None: uniform. Two numbers [first, last]: weights grow geometrically from the first choice to

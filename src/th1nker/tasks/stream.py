@@ -143,11 +143,9 @@ class ProblemSource:
             )
         first_k = np.arange(k)
         problems = found[0][0].concat([p for p, *_ in found]).take(first_k)
-        base = np.concatenate([b for _, b, _, _ in found])[:k]
-        out_base = np.concatenate([o for _, _, o, _ in found])[:k]
-        starts = itertools.accumulate([len(e.input_len) for *_, e in found], initial=0)
-        pieces = [(e, start + np.arange(len(e.input_len))) for (*_, e), start in zip(found, starts)]
-        encoded = _merge_rows(have, pieces)
+        base = np.concatenate([b for _, b, _, _ in found])[first_k]
+        out_base = np.concatenate([o for _, _, o, _ in found])[first_k]
+        encoded = _concat_encoded([e for *_, e in found])
         return problems, base, out_base, _take_encoded(encoded, first_k)
 
     def _split_share(self) -> float:
@@ -215,6 +213,18 @@ class ProblemSource:
             encoded = _merge_rows(
                 len(problems), [(_take_encoded(encoded, fine), fine), (again, too_long)]
             )
+
+
+def _concat_encoded(parts: list[Encoded]) -> Encoded:
+    """The rows of several Encoded one after another (padded to the widest)."""
+    in_width = max(e.input_ids.shape[1] for e in parts)
+    out_width = max(e.target_ids.shape[1] for e in parts)
+    return Encoded(
+        np.concatenate([pad_to_width(e.input_ids, in_width) for e in parts]),
+        np.concatenate([e.input_len for e in parts]),
+        np.concatenate([pad_to_width(e.target_ids, out_width) for e in parts]),
+        np.concatenate([e.target_len for e in parts]),
+    )
 
 
 def _take_encoded(encoded: Encoded, rows) -> Encoded:

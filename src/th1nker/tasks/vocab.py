@@ -61,7 +61,7 @@ OPERATOR_IDS: dict[str, int] = {op: TOKEN_IDS[op] for op in OPERATORS}
 
 
 def token_id(name: str) -> int:
-    """The id of a token given its name (`"+"`, `"eos"`, `"17"`); a clear error for unknown names."""
+    """The id of a token named `"+"`, `"eos"`, `"17"`...; a clear error for unknown names."""
     try:
         return TOKEN_IDS[name]
     except KeyError:

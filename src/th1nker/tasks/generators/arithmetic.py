@@ -118,6 +118,8 @@ def _anchor_divisions(ops: Int[np.ndarray, "n joins"]) -> Int[np.ndarray, "n joi
 def _factors(operands, ops) -> Shaped[np.ndarray, "n slots"]:
     """The value each operand slot contributes: x**e for a power base, else x."""
     n = len(operands)
+    if not (ops == _POW).any():
+        return operands
     power_base = np.concatenate([ops == _POW, np.zeros((n, 1), bool)], axis=1)
     exponent = np.concatenate([operands[:, 1:], np.ones((n, 1), dtype=object)], axis=1)
     return np.where(power_base, operands ** np.where(power_base, exponent, 1), operands)
@@ -137,9 +139,9 @@ def evaluate(operands, ops, n_operands) -> Shaped[np.ndarray, " n"]:
         total = np.where(new_term, total + sign * term, total)
         sign = np.where(op == _PLUS, 1, np.where(op == _MINUS, -1, sign))
         term = np.where(new_term, factor, term)
-        term = np.where(op == _MUL, term * factor, term)
-        term = np.where(op == _DIV, term // divisor, term)
-        term = np.where(op == _MOD, term % divisor, term)
+        for code, apply in ((_MUL, np.multiply), (_DIV, np.floor_divide), (_MOD, np.remainder)):
+            if (here := op == code).any():
+                term = np.where(here, apply(term, factor if code == _MUL else divisor), term)
     return total + sign * term
 
 
@@ -162,12 +164,16 @@ def sample_arithmetic(
     joined_by = np.concatenate([np.full((n, 1), PAD), ops], axis=1)
     operands = np.zeros((n, slots), dtype=object)
     for k in range(slots):
+        column, _ = sample_numbers(rng, digits, n, max_number)
+        column = column.astype(object)
         divisor = (joined_by[:, k] == _DIV) | (joined_by[:, k] == _MOD)
-        values, _ = sample_numbers(rng, digits, n, max_number, nonzero=False)
-        nonzero, _ = sample_numbers(rng, digits, n, max_number, nonzero=True)
-        exponent = rng.integers(0, max_exponent, size=n, endpoint=True)
-        column = np.where(divisor, nonzero.astype(object), values.astype(object))
-        operands[:, k] = np.where(joined_by[:, k] == _POW, exponent.astype(object), column)
+        if divisor.any():
+            nonzero, _ = sample_numbers(rng, digits, n, max_number, nonzero=True)
+            column = np.where(divisor, nonzero.astype(object), column)
+        if (exponent := joined_by[:, k] == _POW).any():
+            powers = rng.integers(0, max_exponent, size=n, endpoint=True).astype(object)
+            column = np.where(exponent, powers, column)
+        operands[:, k] = column
     operands[inactive] = 0
     factors = _factors(operands, ops)
     for k in range(1, slots):
