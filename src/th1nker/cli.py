@@ -113,22 +113,9 @@ def data(
 
 
 def _print_jsonl(batch, rows, split: str) -> None:
-    texts = batch.describe(decimal)
-    e = batch.encoded
+    records = batch.records(split)
     for i in rows:
-        record = {
-            "task": TASKS[batch.task[i]],
-            "split": split,
-            "base": int(batch.base[i]),
-            "out_base": int(batch.out_base[i]),
-            "problem": texts[i][0],
-            "answer": texts[i][1],
-            "digits": int(batch.digits[i]),
-            "operands": int(batch.operands[i]),
-            "input_ids": e.input_ids[i, : e.input_len[i]].tolist(),
-            "target_ids": e.target_ids[i, : e.target_len[i]].tolist(),
-        }
-        print(json.dumps(record))
+        print(json.dumps(records[i]))
 
 
 def _print_text(batch, rows) -> None:

@@ -17,7 +17,7 @@ import torch
 from jaxtyping import Bool, Int
 
 from th1nker.tasks.batch_encoding import pad_to_width, row_hash
-from th1nker.tasks.generators import Encoded, Problems
+from th1nker.tasks.generators import Encoded, Problems, decimal
 from th1nker.tasks.numbers import MAX_BASE
 from th1nker.tasks.sampling import geometric_weights
 from th1nker.tasks.scheme import SPLITS, TASKS, SchemeError, TaskScheme
@@ -53,6 +53,27 @@ class ProblemBatch:
             ):
                 texts[row] = text
         return texts
+
+    def records(self, split: str) -> list[dict]:
+        """One plain dict per row (the `th1nker data --format jsonl` objects): task, split,
+        base, out_base, problem and answer in plain decimal, digits, operands, input_ids and
+        target_ids without padding."""
+        texts, e = self.describe(decimal), self.encoded
+        return [
+            {
+                "task": TASKS[self.task[i]],
+                "split": split,
+                "base": int(self.base[i]),
+                "out_base": int(self.out_base[i]),
+                "problem": texts[i][0],
+                "answer": texts[i][1],
+                "digits": int(self.digits[i]),
+                "operands": int(self.operands[i]),
+                "input_ids": e.input_ids[i, : e.input_len[i]].tolist(),
+                "target_ids": e.target_ids[i, : e.target_len[i]].tolist(),
+            }
+            for i in range(len(self))
+        ]
 
     def to_tensors(self) -> dict[str, torch.Tensor]:
         """input_ids/target_ids [n, width] (pad-filled) with boolean masks, and per-row fields."""
