@@ -70,6 +70,15 @@ def measure(scheme: TaskScheme, batch_size: int, seconds: float) -> tuple[float,
     return problems / elapsed, tokens / elapsed
 
 
+def _cpu_name() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=1024)
@@ -86,7 +95,7 @@ def main() -> None:
         lines.append(f"| {name} | {rate:,.0f} | {token_rate:,.0f} |")
         print(lines[-1], flush=True)
     if args.record:
-        machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+        machine = f"{_cpu_name()}, {os.cpu_count()} cores"
         header = (
             f"\n### Data generation, {date.today()}\n\n"
             f"Machine: {machine}, Python {platform.python_version()}, torch {torch.__version__}, "

@@ -55,6 +55,10 @@ def _as_int64(values):
 
 
 def test_edge_cases():
+    for base in range(2, 257):
+        assert encode_number(0, base) == [0] and encode_number(1, base) == [1]
+        assert encode_number(base - 1, base) == [base - 1] and encode_number(base, base) == [0, 1]
+        assert encode_number(-(base**3), base) == [NEG, 0, 0, 0, 1]
     assert encode_number(0, 2) == [0]
     assert encode_number(0x123, 16) == [3, 2, 1]
     assert encode_number(255, 256) == [255]
