@@ -15,6 +15,7 @@ this module.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from fractions import Fraction
 
@@ -52,17 +53,11 @@ def decode_base_digit(token: int) -> int:
 def _terminates_in(denominator: int, base: int) -> bool:
     """True when 1/denominator has a finite expansion in `base` (its primes all divide base)."""
     while True:
-        common = _gcd(denominator, base)
+        common = math.gcd(denominator, base)
         if common == 1:
             return denominator == 1
         while denominator % common == 0:
             denominator //= common
-
-
-def _gcd(a: int, b: int) -> int:
-    while b:
-        a, b = b, a % b
-    return a
 
 
 def encode_number(value: int | Fraction, base: int) -> list[int]:
