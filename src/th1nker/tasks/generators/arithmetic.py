@@ -46,9 +46,7 @@ class ArithmeticProblems(Problems):
     result: Shaped[np.ndarray, " n"]
 
     def difficulty(self):
-        exponent = np.zeros_like(self.ops, dtype=bool)
-        exponent[:] = self.ops == _POW
-        is_exponent = np.concatenate([np.zeros((len(self), 1), bool), exponent], axis=1)
+        is_exponent = np.concatenate([np.zeros((len(self), 1), bool), self.ops == _POW], axis=1)
         digits = np.where(is_exponent, 0, decimal_digits(self.operands))
         return digits.max(axis=1), self.n_operands
 
