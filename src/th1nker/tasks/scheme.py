@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -230,6 +231,7 @@ class RecallSpec(_GeneratorSpec):
         return sample_recall(rng, n, self.items, self.item_len, self.bits)
 
 
+@cache
 def _largest_prime_digits(max_number: int) -> int:
     """Decimal digits of the largest prime <= max_number (0 if there is none).
 
