@@ -11,20 +11,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import sys
 import time
-from datetime import date
-from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch  # noqa: E402
+from common import ROOT, record  # noqa: E402
 
 from th1nker.tasks.scheme import TaskScheme, load_scheme  # noqa: E402
 from th1nker.tasks.stream import ProblemStream  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _scheme(generator: dict, **fields) -> TaskScheme:
@@ -70,15 +65,6 @@ def measure(scheme: TaskScheme, batch_size: int, seconds: float) -> tuple[float,
     return problems / elapsed, tokens / elapsed
 
 
-def _cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=1024)
@@ -95,15 +81,7 @@ def main() -> None:
         lines.append(f"| {name} | {rate:,.0f} | {token_rate:,.0f} |")
         print(lines[-1], flush=True)
     if args.record:
-        machine = f"{_cpu_name()}, {os.cpu_count()} cores"
-        header = (
-            f"\n### Data generation, {date.today()}\n\n"
-            f"Machine: {machine}, Python {platform.python_version()}, torch {torch.__version__}, "
-            f"one thread.\nCommand: `python benchmarks/{Path(__file__).name} "
-            f"{' '.join(sys.argv[1:])}`\n\n"
-        )
-        with open(ROOT / "benchmarks" / "RESULTS.md", "a") as results:
-            results.write(header + "\n".join(lines) + "\n")
+        record("Data generation", lines, ", one thread")
 
 
 if __name__ == "__main__":

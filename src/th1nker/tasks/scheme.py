@@ -12,12 +12,10 @@ import abc
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import yaml
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -29,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from th1nker.config_files import ConfigError, format_validation_error, load_config
 from th1nker.tasks.generators import (
     Problems,
     sample_arithmetic,
@@ -45,7 +44,7 @@ MAX_DIGITS = 2000
 SPLITS = ("train", "val", "test", "ood")
 
 
-class SchemeError(ValueError):
+class SchemeError(ConfigError):
     """A task scheme that cannot be used; the message names each bad field."""
 
 
@@ -95,7 +94,9 @@ class _GeneratorSpec(_Strict, abc.ABC):
         try:
             self.for_split("ood")
         except ValidationError as error:
-            raise ValueError("ood overrides: " + format_validation_error(error, "; ")) from None
+            raise ValueError(
+                "ood overrides: " + format_validation_error(error, type(self), separator="; ")
+            ) from None
         return self
 
     def for_split(self, split: str) -> _GeneratorSpec:
@@ -342,70 +343,10 @@ def _raw_input_length(spec: _GeneratorSpec) -> int | None:
     return None
 
 
-def format_validation_error(error: ValidationError, separator: str = "\n") -> str:
-    """One line per problem: the field's path, then what is wrong and what is allowed."""
-    lines = []
-    for problem in error.errors():
-        path = ".".join(str(part) for part in problem["loc"] if part not in GENERATOR_SPECS)
-        message = problem["msg"].removeprefix("Value error, ")
-        if problem["type"] == "extra_forbidden":
-            allowed = _allowed_fields(problem["loc"][:-1])
-            message = f"unknown field; allowed: {', '.join(allowed)}" if allowed else message
-        lines.append(f"{path}: {message}" if path else message)
-    return separator.join(lines)
-
-
-def _allowed_fields(loc: Sequence[Any]) -> list[str]:
-    """Field names of the model at `loc` inside a TaskScheme (empty when it cannot be told)."""
-    model: type[BaseModel] = TaskScheme
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        if part in GENERATOR_SPECS:
-            model = GENERATOR_SPECS[part]
-            continue
-        if part not in model.model_fields:
-            return []
-        nested = _models_in(model.model_fields[part].annotation)
-        if not nested:
-            return []
-        if len(nested) == 1:  # several: a tagged union, whose tag comes next in `loc`
-            model = nested[0]
-    return list(model.model_fields)
-
-
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    """The pydantic models inside a type annotation (through list, Union, Annotated)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return [model for arg in get_args(annotation) for model in _models_in(arg)]
-
-
 def load_scheme(path: str | Path | None = None, overrides: Sequence[str] = ()) -> TaskScheme:
     """A validated scheme from a YAML file (None: the default scheme) and `key=value` overrides.
 
     Overrides use dotted keys with list indices and YAML values, e.g. `max_length=128`,
     `generators.0.digits=[1,5]`, `bases.values=[2,10,16]`. Raises SchemeError.
     """
-    source = str(path) if path is not None else "the default scheme"
-    try:
-        if path is None:
-            config = OmegaConf.create(TaskScheme().model_dump(mode="json"))
-        else:
-            if not Path(path).is_file():
-                raise SchemeError(f"scheme file {path} not found")
-            config = OmegaConf.load(path)
-        for override in overrides:
-            key, sep, value = override.partition("=")
-            if not sep or not key:
-                raise SchemeError(f"override {override!r} must look like key=value")
-            OmegaConf.update(config, key.strip(), yaml.safe_load(value), merge=True)
-        data = OmegaConf.to_container(config, resolve=True)
-    except (OmegaConfBaseException, yaml.YAMLError) as error:
-        raise SchemeError(f"{source}: cannot read it: {error}") from None
-    if not isinstance(data, dict):
-        raise SchemeError(f"{source}: a scheme is a mapping of fields, got {type(data).__name__}")
-    try:
-        return TaskScheme.model_validate(data)
-    except ValidationError as error:
-        raise SchemeError(f"{source}:\n" + format_validation_error(error)) from None
+    return load_config(TaskScheme, path, overrides, "scheme", GENERATOR_SPECS, SchemeError)

@@ -88,7 +88,7 @@ class ProblemBatch:
         return tensors
 
 
-def _merge_rows(n: int, pieces: list[tuple[Encoded, Int[np.ndarray, " _"]]]) -> Encoded:
+def merge_rows(n: int, pieces: list[tuple[Encoded, Int[np.ndarray, " _"]]]) -> Encoded:
     """One Encoded of `n` rows from pieces that each fill the given rows."""
     fields = {}
     for ids_name, len_name in (("input_ids", "input_len"), ("target_ids", "target_len")):
@@ -137,7 +137,7 @@ class ProblemSource:
             task[rows] = TASKS.index(spec.type)
             digits[rows], operands[rows] = problems.difficulty()
         return ProblemBatch(
-            _merge_rows(n, pieces), task, digits=digits, operands=operands, parts=parts, **fields
+            merge_rows(n, pieces), task, digits=digits, operands=operands, parts=parts, **fields
         )
 
     def _draw_split_rows(self, rng, spec, k: int):
@@ -231,7 +231,7 @@ class ProblemSource:
             out_base[too_long] = np.where(follows, base[too_long], out_base[too_long])
             again = problems.take(too_long).encode(base[too_long], out_base[too_long])
             fine = np.setdiff1d(np.arange(len(problems)), too_long)
-            encoded = _merge_rows(
+            encoded = merge_rows(
                 len(problems), [(_take_encoded(encoded, fine), fine), (again, too_long)]
             )
 
@@ -272,6 +272,7 @@ class ProblemStream(torch.utils.data.IterableDataset):
         batch_size: int = 256,
         seed: int = 0,
         num_batches: int | None = None,
+        start: int = 0,
     ):
         super().__init__()
         if batch_size < 1 or seed < 0:
@@ -279,6 +280,7 @@ class ProblemStream(torch.utils.data.IterableDataset):
         self.source = ProblemSource(scheme, split)
         self.split_id = SPLITS.index(split)
         self.batch_size, self.seed, self.num_batches = batch_size, seed, num_batches
+        self.start = start  # index of the first batch (a resumed run continues where it stopped)
 
     def batch(self, index: int) -> ProblemBatch:
         """Batch number `index` of this stream (the same in every run)."""
@@ -288,9 +290,9 @@ class ProblemStream(torch.utils.data.IterableDataset):
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         worker = torch.utils.data.get_worker_info()
         first, step = (0, 1) if worker is None else (worker.id, worker.num_workers)
-        indices = itertools.count(first, step)
+        indices = itertools.count(self.start + first, step)
         if self.num_batches is not None:
-            indices = range(first, self.num_batches, step)
+            indices = range(self.start + first, self.num_batches, step)
         for index in indices:
             yield self.batch(index).to_tensors()
 
@@ -302,9 +304,16 @@ def make_loader(
     seed: int = 0,
     num_workers: int = 0,
     num_batches: int | None = None,
+    start: int = 0,
 ) -> torch.utils.data.DataLoader:
     """A DataLoader over `ProblemStream` (batches are made whole by the stream)."""
-    stream = ProblemStream(scheme, split, batch_size, seed, num_batches)
+    stream = ProblemStream(scheme, split, batch_size, seed, num_batches, start)
     return torch.utils.data.DataLoader(
-        stream, batch_size=None, num_workers=num_workers, persistent_workers=num_workers > 0
+        stream,
+        batch_size=None,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+        # its own generator: starting the loader must not draw from torch's global RNG, or a
+        # resumed run would see different random numbers than the uninterrupted one
+        generator=torch.Generator().manual_seed(seed),
     )

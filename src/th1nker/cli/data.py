@@ -1,31 +1,20 @@
-"""The `th1nker` command line."""
+"""`th1nker vocab`, `th1nker scheme`, `th1nker data`: the task language from the shell."""
 
 from __future__ import annotations
 
 import json
 import sys
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
+from th1nker.cli.app import SchemeOption, app, console, fail, load_scheme_or_fail
 from th1nker.tasks.generators import decimal
 from th1nker.tasks.numbers import format_in_base
-from th1nker.tasks.scheme import TASKS, SchemeError, TaskScheme, load_scheme
+from th1nker.tasks.scheme import TASKS, SchemeError
 from th1nker.tasks.stream import ProblemStream
 from th1nker.tasks.vocab import TOKEN_IDS
-
-app = typer.Typer(
-    help="th1nker: small neural networks that learn to compute exactly.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-console = Console(soft_wrap=True)
-errors = Console(stderr=True)
 
 
 class Split(StrEnum):
@@ -40,21 +29,6 @@ class Format(StrEnum):
     jsonl = "jsonl"
 
 
-def _fail(message: str) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=2)
-
-
-def _scheme(path: Path | None, overrides: list[str] | None) -> TaskScheme:
-    try:
-        return load_scheme(path, overrides or [])
-    except SchemeError as error:
-        raise _fail(str(error)) from None
-
-
-SchemeOption = Annotated[
-    Path | None, typer.Option("--scheme", help="Task scheme YAML (default: built-in add/sub 10)")
-]
 OverridesArgument = Annotated[
     list[str] | None,
     typer.Argument(help="key=value overrides, e.g. max_length=128 generators.0.digits=[1,5]"),
@@ -78,7 +52,7 @@ def vocab(
 @app.command()
 def scheme(scheme_path: SchemeOption = None, overrides: OverridesArgument = None):
     """Print the resolved task scheme (defaults filled in, overrides applied) as YAML."""
-    print(_scheme(scheme_path, overrides).to_yaml(), end="")
+    print(load_scheme_or_fail(scheme_path, overrides).to_yaml(), end="")
 
 
 @app.command()
@@ -93,7 +67,7 @@ def data(
     ),
 ):
     """Print problems drawn from a task scheme."""
-    task_scheme = _scheme(scheme_path, overrides)
+    task_scheme = load_scheme_or_fail(scheme_path, overrides)
     stream = ProblemStream(task_scheme, split.value, batch_size=min(n, 1024), seed=seed)
     printed, index = 0, 0
     try:
@@ -107,7 +81,7 @@ def data(
                 _print_text(batch, rows)
             printed += len(rows)
     except SchemeError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     except BrokenPipeError:
         sys.stderr.close()
 
@@ -132,11 +106,3 @@ def _print_text(batch, rows) -> None:
         else:
             line += f"{plain[i][0]} -> [bold]{plain[i][1]}[/]"
         console.print(line, highlight=False)
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()

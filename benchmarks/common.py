@@ -1,0 +1,40 @@
+"""What every benchmark needs: the machine's name and appending a table to RESULTS.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from datetime import date
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def machine() -> str:
+    """CPU model and core count (and the GPU when CUDA is available)."""
+    name = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    text = f"{name}, {os.cpu_count()} cores"
+    if torch.cuda.is_available():
+        text += f", GPU {torch.cuda.get_device_name()}"
+    return text
+
+
+def record(title: str, lines: list[str], note: str = "") -> None:
+    """Append a dated table with the machine and the exact command to benchmarks/RESULTS.md."""
+    script = Path(sys.argv[0]).name
+    header = (
+        f"\n### {title}, {date.today()}\n\n"
+        f"Machine: {machine()}, Python {platform.python_version()}, torch {torch.__version__}"
+        f"{note}.\nCommand: `python benchmarks/{script} {' '.join(sys.argv[1:])}`\n\n"
+    )
+    with open(ROOT / "benchmarks" / "RESULTS.md", "a") as results:
+        results.write(header + "\n".join(lines) + "\n")

@@ -1,0 +1,1 @@
+"""Models: the Th1nker (read, think, write) and its parts."""

@@ -1,0 +1,72 @@
+"""The Th1nker's configuration: one validated object, documented field by field."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from jaxtyping import Int
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from torch import Tensor
+
+from th1nker.tasks.vocab import VOCAB_SIZE
+
+
+class ModelConfig(BaseModel):
+    """Sizes and switches of the Th1nker model (docs/model.md explains each choice)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dim: int = Field(64, ge=8, description="width of tokens, latents and memory vectors")
+    n_layers: int = Field(2, ge=1, description="latent self-attention blocks per thinking step")
+    n_heads: int = Field(4, ge=1, description="attention heads (dim must divide evenly)")
+    vocab: int = Field(VOCAB_SIZE, description="token vocabulary size (the task language's)")
+    latent: int = Field(24, ge=1, description="latent vectors; latent j sits at significance j")
+    steps: int = Field(2, ge=1, description="thinking steps for a problem of 0 digits")
+    steps_per_digit: float = Field(
+        0.0, ge=0, description="extra steps per decimal digit of the problem (harder: more)"
+    )
+    max_steps: int = Field(16, ge=1, description="upper bound on thinking steps")
+    mem_cache_size: int = Field(
+        96, ge=0, description="latent vectors kept in memory; the oldest are evicted first"
+    )
+    input_cache_size: int = Field(128, ge=1, description="most input tokens the model reads")
+    dropout: float = Field(0.0, ge=0, lt=1, description="in attention and MLPs")
+    positional: Literal["significance", "sequence"] = Field(
+        "significance",
+        description="rotary positions: digit index inside its number, or token index",
+    )
+    position_offset: int = Field(
+        12,
+        ge=0,
+        description="training shifts digit and answer positions by a random 0..this (latents "
+        "and operators stay), so significance is not tied to a latent's index; keep "
+        "latent > position_offset + longest trained answer",
+    )
+    rotary_fraction: float = Field(0.5, ge=0, le=1, description="share of head features rotated")
+    decoder: Literal["autoregressive", "parallel"] = Field(
+        "autoregressive", description="how write_out produces the answer"
+    )
+    decoder_layers: int = Field(1, ge=1, description="blocks of the write_out decoder")
+    decoder_window: int = Field(
+        0, ge=0, description="autoregressive decoder: attend to the last N answer tokens (0: all)"
+    )
+    answer_slots: int = Field(32, ge=2, description="parallel decoder: longest answer + eos")
+    truncate_gradients: bool = Field(False, description="detach latents between thinking steps")
+    mlp_ratio: int = Field(2, ge=1, description="MLP hidden width = mlp_ratio * dim")
+    max_numbers: int = Field(16, ge=1, description="ordinal embeddings (later numbers share)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelConfig:
+        if self.dim % self.n_heads:
+            raise ValueError(f"dim {self.dim} must be divisible by n_heads {self.n_heads}")
+        if self.vocab < VOCAB_SIZE:
+            raise ValueError(f"vocab {self.vocab} is smaller than the task language's {VOCAB_SIZE}")
+        if self.steps > self.max_steps:
+            raise ValueError(f"steps {self.steps} exceeds max_steps {self.max_steps}")
+        return self
+
+    def steps_for(self, digits: Int[Tensor, " batch"]) -> Int[Tensor, " batch"]:
+        """Thinking steps per problem whose largest operand has `digits` decimal digits."""
+        extra = torch.ceil(self.steps_per_digit * digits.float()).long()
+        return (self.steps + extra).clamp(max=self.max_steps)

@@ -1,0 +1,276 @@
+"""The Th1nker: read the problem into latents, think in steps with a memory of earlier latents,
+write the answer.
+
+One thinking step (weights shared by every step):
+
+    latents, memory = read_input(latents, inputs, memory)   # latents <- cross-attn(input tokens)
+                                                            # memory  <- memory + latents (FIFO)
+    latents = process(latents, memory)                      # n_layers x [self-attn,
+                                                            #   memory_lookup (cross-attn), MLP]
+    logits  = write_out(latents, queries)                   # answer queries cross-attend latents
+
+`forward` runs the loop with teacher forcing and returns the logits of *every* step (deep
+supervision); `generate` decodes greedily, optionally after every step (`trace`). Each problem
+gets its own number of steps (`ModelConfig.steps_for`): the batch runs the longest and each row's
+answer is taken at its own last step. Shapes are batch-first; see docs/model.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TypedDict
+
+import torch
+from jaxtyping import Bool, Float, Int
+from torch import Tensor, nn
+
+from th1nker.models.attention import Block
+from th1nker.models.config import ModelConfig
+from th1nker.models.decoders import DECODERS
+from th1nker.models.latent_memory import LatentMemory, MemoryState
+from th1nker.models.positions import number_digits, ordinal, significance
+from th1nker.tasks.vocab import EOS, PAD, START_DECODE
+
+
+class InputCache(TypedDict):
+    """The embedded problem, computed once and read at every step.
+
+    `offset` is the row's random shift of all significance positions (0 at inference).
+    """
+
+    values: Float[Tensor, "batch seq dim"]
+    positions: Int[Tensor, "batch seq"]
+    mask: Bool[Tensor, "batch 1 seq"]
+    offset: Int[Tensor, " batch"]
+
+
+@dataclasses.dataclass
+class ThinkOutput:
+    """logits [steps, batch, answer, vocab] of every step; active[s, b]: step s counts for row b."""
+
+    logits: Float[Tensor, "steps batch answer vocab"]
+    active: Bool[Tensor, "steps batch"]
+
+
+class Th1nker(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = c = config
+        block = lambda self_attention: Block(  # noqa: E731
+            c.dim, c.n_heads, c.rotary_fraction, c.dropout, self_attention, 1, c.mlp_ratio
+        )
+        self.embed = nn.Embedding(c.vocab, c.dim)
+        self.ordinal_embed = nn.Embedding(c.max_numbers + 1, c.dim)
+        self.latent_init = nn.Parameter(torch.randn(c.dim) * 0.02)
+        self.reader = block(False)
+        self.thinker = nn.ModuleList(block(True) for _ in range(c.n_layers))
+        self.decoder = DECODERS[c.decoder](c)
+        self.out_norm = nn.LayerNorm(c.dim)
+        self.head = nn.Linear(c.dim, c.vocab, bias=False)
+        self.head.weight = self.embed.weight  # tied input and output embeddings
+        self.memory = LatentMemory(c.mem_cache_size)
+        nn.init.normal_(self.embed.weight, std=0.02)
+        nn.init.normal_(self.ordinal_embed.weight, std=0.02)
+
+    # --- the pieces of one thinking step -------------------------------------------------------
+
+    def encode_input(
+        self, input_ids: Int[Tensor, "batch seq"], input_mask: Bool[Tensor, "batch seq"]
+    ) -> InputCache:
+        """Embed tokens (+ ordinal of their number) once; positions by the positional scheme."""
+        if input_ids.shape[1] > self.config.input_cache_size:
+            raise ValueError(
+                f"input of {input_ids.shape[1]} tokens exceeds input_cache_size "
+                f"{self.config.input_cache_size}; raise model.input_cache_size"
+            )
+        if int(input_ids.max()) >= self.config.vocab or int(input_ids.min()) < 0:
+            raise ValueError(f"input token ids must be in 0..{self.config.vocab - 1}")
+        ordinals = ordinal(input_ids).clamp(max=self.config.max_numbers)
+        values = self.embed(input_ids) + self.ordinal_embed(ordinals)
+        offset = torch.zeros(input_ids.shape[0], dtype=torch.long, device=input_ids.device)
+        if (
+            self.training
+            and self.config.position_offset
+            and self.config.positional == "significance"
+        ):
+            offset = torch.randint_like(offset, 0, self.config.position_offset + 1)
+        if self.config.positional == "significance":
+            positions = torch.where(
+                number_digits(input_ids), significance(input_ids) + offset[:, None], 0
+            )
+        else:
+            positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+            positions = positions.expand_as(input_ids)
+        return InputCache(
+            values=values, positions=positions, mask=input_mask[:, None, :], offset=offset
+        )
+
+    def latent_positions(self, batch: int, device: torch.device) -> Int[Tensor, "batch latents"]:
+        """Latent j sits at position j (digits and answer queries carry the random offset)."""
+        return torch.arange(self.config.latent, device=device).expand(batch, -1)
+
+    def init_latent(self, batch: int) -> Float[Tensor, "batch latents dim"]:
+        """The starting latents: one learned vector at every position (positions do the rest)."""
+        return self.latent_init.expand(batch, self.config.latent, -1)
+
+    def init_kv_cache(self, latents: Float[Tensor, "batch latents dim"]) -> MemoryState:
+        """An empty memory."""
+        return self.memory.init_state(latents)
+
+    def read_input(
+        self,
+        latents: Float[Tensor, "batch latents dim"],
+        inputs: InputCache,
+        memory: MemoryState,
+        latent_to_memory: bool = True,
+    ) -> tuple[Float[Tensor, "batch latents dim"], MemoryState]:
+        """Latents cross-attend to the input tokens; then (optionally) join the memory."""
+        positions = self.latent_positions(latents.shape[0], latents.device)
+        context = (inputs["values"], inputs["positions"], inputs["mask"])
+        latents = self.reader(latents, positions, [context])
+        if latent_to_memory:
+            memory = self.memory.append(memory, latents, positions)
+        return latents, memory
+
+    def memory_lookup(self, memory: MemoryState) -> tuple[Tensor, Tensor, None]:
+        """The memory as an attention context (values, positions, no mask)."""
+        return memory["values"], memory["positions"], None
+
+    def process(
+        self, latents: Float[Tensor, "batch latents dim"], memory: MemoryState
+    ) -> Float[Tensor, "batch latents dim"]:
+        """n_layers blocks of latent self-attention, memory lookup and MLP."""
+        positions = self.latent_positions(latents.shape[0], latents.device)
+        for block in self.thinker:
+            latents = block(latents, positions, [self.memory_lookup(memory)])
+        return latents
+
+    def write_out(
+        self,
+        latents: Float[Tensor, "batch latents dim"],
+        query_ids: Int[Tensor, "batch queries"],
+        offset: Int[Tensor, " batch"],
+    ) -> Float[Tensor, "batch queries vocab"]:
+        """Logits of the answer queries (decoder inputs, or probes) given the latents."""
+        positions = self.latent_positions(latents.shape[0], latents.device)
+        query_positions = self.decoder.query_positions(query_ids) + offset[:, None]
+        hidden = self.decoder(self.embed(query_ids), query_positions, latents, positions)
+        return self.head(self.out_norm(hidden))
+
+    # --- the thinking loop ---------------------------------------------------------------------
+
+    def think(
+        self,
+        input_ids: Int[Tensor, "batch seq"],
+        input_mask: Bool[Tensor, "batch seq"],
+        steps: Int[Tensor, " batch"],
+    ):
+        """Yield (latents, position offset) after every step, up to the largest of `steps`."""
+        inputs = self.encode_input(input_ids, input_mask)
+        latents = self.init_latent(input_ids.shape[0])
+        memory = self.init_kv_cache(latents)
+        for _ in range(int(steps.max())):
+            latents, memory = self.read_input(latents, inputs, memory)
+            latents = self.process(latents, memory)
+            yield latents, inputs["offset"]
+            if self.config.truncate_gradients:
+                latents, memory = latents.detach(), self.memory.detach_state(memory)
+
+    def forward(
+        self,
+        input_ids: Int[Tensor, "batch seq"],
+        input_mask: Bool[Tensor, "batch seq"],
+        target_ids: Int[Tensor, "batch answer"],
+        steps: Int[Tensor, " batch"],
+    ) -> ThinkOutput:
+        """Teacher-forced logits after every thinking step (deep supervision)."""
+        slots = self.config.answer_slots
+        if self.config.decoder == "parallel" and target_ids.shape[1] > slots:
+            raise ValueError(
+                f"answers of {target_ids.shape[1]} tokens do not fit model.answer_slots {slots}"
+            )
+        query_ids = self.decoder.query_ids(target_ids)
+        thoughts = self.think(input_ids, input_mask, steps)
+        logits = [self.write_out(z, query_ids, offset) for z, offset in thoughts]
+        stacked = torch.stack(logits)[:, :, : target_ids.shape[1]]
+        active = torch.arange(len(logits), device=steps.device)[:, None] < steps[None, :]
+        return ThinkOutput(logits=stacked, active=active)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        input_ids: Int[Tensor, "batch seq"],
+        input_mask: Bool[Tensor, "batch seq"],
+        steps: Int[Tensor, " batch"],
+        max_answer: int,
+        trace: bool = False,
+    ) -> Int[Tensor, "n_out batch answer"]:
+        """Greedy answers (pad after eos): [1, batch, answer] at each row's own last step, or with
+        `trace` [max steps, batch, answer], the answer after every step."""
+        answers, final = [], None
+        for step, (latents, offset) in enumerate(self.think(input_ids, input_mask, steps)):
+            if trace:
+                answers.append(self.decode(latents, offset, max_answer))
+            done_now = (steps == step + 1)[:, None, None]
+            final = latents if final is None else torch.where(done_now, latents, final)
+        if trace:
+            return torch.stack(answers)
+        return self.decode(final, offset, max_answer)[None]
+
+    def decode(
+        self,
+        latents: Float[Tensor, "batch latents dim"],
+        offset: Int[Tensor, " batch"],
+        max_answer: int,
+    ) -> Int[Tensor, "batch answer"]:
+        """The greedy answer of the latents, `max_answer` tokens (pad after the first eos)."""
+        batch = latents.shape[0]
+        if self.config.decoder == "parallel":
+            probes = self.decoder.query_ids(latents.new_zeros(batch, 1, dtype=torch.long))
+            tokens = self.write_out(latents, probes, offset).argmax(-1)[:, :max_answer]
+        else:
+            tokens = torch.full((batch, 1), START_DECODE, dtype=torch.long, device=latents.device)
+            for _ in range(max_answer):
+                next_token = self.write_out(latents, tokens, offset)[:, -1].argmax(-1)
+                tokens = torch.cat((tokens, next_token[:, None]), dim=1)
+                if bool((tokens == EOS).any(dim=1).all()):
+                    break
+            tokens = tokens[:, 1:]
+        after_eos = (tokens == EOS).long().cumsum(dim=1) - (tokens == EOS).long() > 0
+        return tokens.masked_fill(after_eos, PAD)
+
+
+def deep_supervision_loss(
+    output: ThinkOutput,
+    target_ids: Int[Tensor, "batch answer"],
+    target_mask: Bool[Tensor, "batch answer"],
+) -> tuple[Float[Tensor, ""], Float[Tensor, " steps"]]:
+    """Mean token cross-entropy of every step over its active rows; the loss is their mean.
+
+    Returns (loss, per-step losses). Steps beyond a row's own step count do not count for it.
+    """
+    logits = output.logits.float()
+    steps = logits.shape[0]
+    token_loss = nn.functional.cross_entropy(
+        logits.flatten(0, 2), target_ids.expand(steps, -1, -1).flatten(), reduction="none"
+    ).view(steps, *target_ids.shape)
+    weight = (target_mask[None] & output.active[:, :, None]).float()
+    per_step = (token_loss * weight).sum(dim=(1, 2)) / weight.sum(dim=(1, 2)).clamp(min=1)
+    used = output.active.any(dim=1)
+    return per_step[used].mean(), per_step
+
+
+def exact_match(
+    output: ThinkOutput,
+    target_ids: Int[Tensor, "batch answer"],
+    target_mask: Bool[Tensor, "batch answer"],
+    steps: Int[Tensor, " batch"],
+) -> Bool[Tensor, " batch"]:
+    """Whether each row's teacher-forced prediction at its own last step is entirely right.
+
+    With every token right under teacher forcing, greedy decoding writes the same answer, so this
+    is the exact-match accuracy of `generate` without its token-by-token loop.
+    """
+    last = output.logits[steps - 1, torch.arange(len(steps), device=steps.device)]
+    right = (last.argmax(-1) == target_ids) | ~target_mask
+    return right.all(dim=1)

@@ -1,0 +1,108 @@
+"""Solve problems in plain notation with a trained model, check every answer exactly.
+
+    solutions = solve(model, ["123+456*7", "factor 360", "255 to base 16"])
+
+Each `Solution` holds the model's answer (plain decimal, or the canonical factorization), the
+answer written in the output base, whether it is right (by the task language's exact checker),
+the expected answer, the thinking steps used and, with `trace`, the answer after every step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from th1nker.models.th1nker import Th1nker
+from th1nker.tasks.checking import Verdict, answer_tokens, check_answer, decode_factorization
+from th1nker.tasks.generators import decimal
+from th1nker.tasks.notation import encode_problems
+from th1nker.tasks.numbers import MalformedNumber, decode_number, format_in_base
+from th1nker.tasks.scheme import TASKS
+
+PRETRAINED = "add_sub_10"
+
+
+def pretrained_path(name: str = PRETRAINED) -> Path:
+    """The directory of a checkpoint shipped with the package."""
+    return Path(str(resources.files("th1nker") / "pretrained" / name))
+
+
+@dataclasses.dataclass
+class Solution:
+    problem: str
+    answer: str  # plain decimal (or canonical factorization); "" when malformed
+    answer_in_base: str
+    out_base: int
+    correct: bool
+    expected: str
+    steps: int
+    reason: str
+    trace: list[str] | None = None
+
+
+def _written_in_base(task: str, tokens: list[int], out_base: int) -> str:
+    """The answer tokens as text in `out_base` ('' when they are not a well-formed answer)."""
+    try:
+        if task == "factorize":
+            factors = decode_factorization(tokens, out_base)
+            return "*".join(
+                format_in_base(p, out_base) + (f"^{format_in_base(e, out_base)}" if e != 1 else "")
+                for p, e in factors
+            )
+        value = decode_number(tokens, out_base)
+        return format_in_base(int(value), out_base) if value == int(value) else str(value)
+    except (MalformedNumber, KeyError, ValueError):
+        return ""
+
+
+def _verdict(batch: dict[str, torch.Tensor], row: int, output: list[int]) -> Verdict:
+    return check_answer(
+        TASKS[int(batch["task"][row])],
+        batch["input_ids"][row][batch["input_mask"][row]].tolist(),
+        batch["target_ids"][row][batch["target_mask"][row]].tolist(),
+        output,
+        int(batch["out_base"][row]),
+    )
+
+
+@torch.no_grad()
+def solve(model: Th1nker, problems: list[str], base: int = 10, trace: bool = False):
+    """Solutions of `problems` (all in one batch); raises NotationError for unreadable ones."""
+    encoded = encode_problems(problems, base)
+    batch = encoded.to_tensors()
+    expected = [answer for _, answer in encoded.describe(decimal)]
+    device = next(model.parameters()).device
+    steps = model.config.steps_for(batch["digits"])
+    outputs = model.generate(
+        batch["input_ids"].to(device),
+        batch["input_mask"].to(device),
+        steps.to(device),
+        max_answer=batch["target_ids"].shape[1] + 4,
+        trace=trace,
+    ).cpu()
+    solutions = []
+    for i, problem in enumerate(problems):
+        own_steps = int(steps[i])
+        final = outputs[own_steps - 1 if trace else 0, i].tolist()
+        verdict = _verdict(batch, i, final)
+        task, out_base = TASKS[int(batch["task"][i])], int(batch["out_base"][i])
+        history = None
+        if trace:
+            history = [_verdict(batch, i, outputs[s, i].tolist()).value for s in range(own_steps)]
+        solutions.append(
+            Solution(
+                problem=problem,
+                answer=verdict.value,
+                answer_in_base=_written_in_base(task, answer_tokens(final), out_base),
+                out_base=out_base,
+                correct=verdict.correct,
+                expected=expected[i],
+                steps=own_steps,
+                reason=verdict.reason,
+                trace=history,
+            )
+        )
+    return solutions

@@ -1,0 +1,108 @@
+"""Exact-match evaluation: decode answers greedily, check them exactly, tabulate by group.
+
+Answers are checked by the task language's checker (by value for numbers, by primality and product
+for factorizations), not by comparing tokens, so any correct way of writing an answer counts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+
+import torch
+
+from th1nker.models.th1nker import Th1nker
+from th1nker.tasks.checking import check_batch
+from th1nker.tasks.scheme import TASKS, TaskScheme
+from th1nker.tasks.stream import ProblemStream
+
+GROUPS = ("task", "base", "digits", "operands")
+
+
+@dataclasses.dataclass
+class EvalResult:
+    """Accuracy overall and per group value: by[group][value] = (correct, total)."""
+
+    split: str
+    correct: int
+    total: int
+    mean_steps: float
+    by: dict[str, dict[str, tuple[int, int]]]
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / max(self.total, 1)
+
+    def to_json(self) -> dict:
+        return {
+            "split": self.split,
+            "accuracy": self.accuracy,
+            "correct": self.correct,
+            "total": self.total,
+            "mean_steps": self.mean_steps,
+            "by": {
+                group: {
+                    value: {"accuracy": c / t, "correct": c, "total": t}
+                    for value, (c, t) in table.items()
+                }
+                for group, table in self.by.items()
+            },
+        }
+
+
+def _sorted_values(values: list[str]) -> list[str]:
+    return sorted(values, key=lambda v: (not v.lstrip("-").isdigit(), int(v) if v.isdigit() else v))
+
+
+@torch.no_grad()
+def evaluate(
+    model: Th1nker,
+    scheme: TaskScheme,
+    split: str,
+    examples: int,
+    batch_size: int,
+    seed: int,
+    fixed_steps: int | None = None,
+) -> EvalResult:
+    """Accuracy of `model` on `examples` problems of `split` (the same problems for every seed).
+
+    Each problem thinks for `model.config.steps_for(digits)` steps, or `fixed_steps` if given.
+    """
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    stream = ProblemStream(scheme, split, batch_size, seed)
+    counts: dict[str, dict[str, list[int]]] = {g: defaultdict(lambda: [0, 0]) for g in GROUPS}
+    correct = total = steps_sum = 0
+    for index in range((examples + batch_size - 1) // batch_size):
+        batch = stream.batch(index).to_tensors()
+        batch = {k: v[: examples - total] for k, v in batch.items()}
+        steps = model.config.steps_for(batch["digits"])
+        if fixed_steps is not None:
+            steps = torch.full_like(steps, fixed_steps)
+        answers = model.generate(
+            batch["input_ids"].to(device),
+            batch["input_mask"].to(device),
+            steps.to(device),
+            max_answer=batch["target_ids"].shape[1] + 2,
+        )[0].cpu()
+        verdicts = check_batch(batch, answers)
+        for i, verdict in enumerate(verdicts):
+            values = {
+                "task": TASKS[int(batch["task"][i])],
+                "base": str(int(batch["base"][i])),
+                "digits": str(int(batch["digits"][i])),
+                "operands": str(int(batch["operands"][i])),
+            }
+            for group, value in values.items():
+                counts[group][value][0] += verdict.correct
+                counts[group][value][1] += 1
+            correct += verdict.correct
+        total += len(verdicts)
+        steps_sum += int(steps.sum())
+    model.train(was_training)
+    by = {
+        group: {v: (table[v][0], table[v][1]) for v in _sorted_values(list(table))}
+        for group, table in counts.items()
+    }
+    return EvalResult(split, correct, total, steps_sum / max(total, 1), by)

@@ -1,0 +1,124 @@
+"""An experiment: task scheme + model + optimiser + training loop settings, in one YAML file.
+
+    name: add_sub_10
+    seed: 0
+    task: {...a task scheme...}        # or the path of a scheme YAML, e.g. configs/tasks/mixed.yaml
+    model: {dim: 64, ...}              # ModelConfig
+    optim: {lr: 3.0e-3, ...}
+    train: {batch_size: 64, max_steps: 3000, ...}
+    eval: {examples: 2000, ...}
+
+Every block has defaults: an empty file (or no file) is the default experiment, base-10 addition
+and subtraction up to 10 digits. `configs/experiments/` holds more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from th1nker.config_files import ConfigError, read_yaml, validate
+from th1nker.models.config import ModelConfig
+from th1nker.tasks.scheme import GENERATOR_SPECS, TaskScheme
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OptimConfig(_Strict):
+    """AdamW with linear warm-up then cosine decay to `min_lr_ratio * lr` at `train.max_steps`."""
+
+    lr: float = Field(3e-3, gt=0)
+    weight_decay: float = Field(0.01, ge=0, description="on matrices only (not norms, biases)")
+    betas: tuple[float, float] = (0.9, 0.98)
+    warmup_steps: int = Field(100, ge=0)
+    min_lr_ratio: float = Field(0.05, ge=0, le=1)
+    grad_clip: float = Field(1.0, gt=0, description="max global gradient norm")
+
+
+class TrainConfig(_Strict):
+    batch_size: int = Field(64, ge=1)
+    max_steps: int = Field(4000, ge=1, description="optimiser steps (the schedule spans them)")
+    max_minutes: float | None = Field(
+        None, gt=0, description="wall-clock cap: stop early, checkpoint and report (not seeded)"
+    )
+    log_every: int = Field(50, ge=1)
+    eval_every: int = Field(500, ge=1)
+    checkpoint_every: int = Field(500, ge=1)
+    keep_checkpoints: int = Field(2, ge=1)
+    num_workers: int = Field(0, ge=0, description="DataLoader processes drawing problems")
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="auto: bf16 autocast on CUDA, fp32 elsewhere"
+    )
+    compile: bool = False
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (None: torch's choice)")
+    runs_dir: str = Field("runs", description="new runs go to RUNS_DIR/NAME-DATE-TIME/")
+    tensorboard: bool = Field(True, description="also write metrics for TensorBoard")
+
+
+class EvalConfig(_Strict):
+    examples: int = Field(2000, ge=1, description="problems per periodic (val) evaluation")
+    final_examples: int = Field(5000, ge=1, description="problems per split in the final report")
+    batch_size: int = Field(500, ge=1)
+    seed: int = Field(1234, ge=0, description="seed of the evaluation problems")
+    steps_sweep: list[int] = Field(
+        default_factory=lambda: [1, 2, 3, 4], description="fixed step counts of the steps plot"
+    )
+
+
+def _scheme_from_path(value: Any) -> Any:
+    if isinstance(value, str):
+        return read_yaml(value, {}, (), "scheme")[0]
+    return value
+
+
+class ExperimentConfig(_Strict):
+    name: str = "add_sub_10"
+    seed: int = Field(0, ge=0, description="fixes the data stream and the initialisation")
+    task: Annotated[TaskScheme, BeforeValidator(_scheme_from_path)] = Field(
+        default_factory=TaskScheme
+    )
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @model_validator(mode="after")
+    def _fits(self) -> ExperimentConfig:
+        length = self.task.max_length
+        if self.model.input_cache_size < length:
+            raise ValueError(
+                f"model.input_cache_size {self.model.input_cache_size} is smaller than "
+                f"task.max_length {length}: the model could not read the longest problems"
+            )
+        return self
+
+    def to_yaml(self) -> str:
+        """The fully resolved experiment (saved with every run and checkpoint)."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def load_experiment(
+    path: str | Path | None = None, overrides: Sequence[str] = ()
+) -> ExperimentConfig:
+    """The experiment in `path` (None: the default) with `key=value` overrides; ConfigError.
+
+    A `task` given as a path is looked up relative to the experiment file, then to the working
+    directory.
+    """
+    default = ExperimentConfig().model_dump(mode="json")
+    data, source = read_yaml(path, default, overrides, "experiment")
+    task = data.get("task")
+    if isinstance(task, str) and path is not None and not Path(task).is_absolute():
+        beside = Path(path).parent / task
+        data["task"] = str(beside) if beside.is_file() else task
+    return validate(ExperimentConfig, data, source, GENERATOR_SPECS)
+
+
+__all__ = ["ConfigError", "ExperimentConfig", "load_experiment"]

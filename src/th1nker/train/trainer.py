@@ -1,0 +1,259 @@
+"""The training loop: AdamW + warm-up/cosine, deep supervision, periodic evaluation,
+atomic checkpoints, exact resume, NaN guard, and the final report.
+
+A run directory holds `config.yaml` (the resolved experiment), `metrics.jsonl`, `tensorboard/`,
+`checkpoints/` and, at the end, `report/`. Batch i of the training stream is seeded by
+(seed, i), so a resumed run sees exactly the batches the uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import datetime
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from th1nker.config_files import ConfigError
+from th1nker.models.th1nker import Th1nker, deep_supervision_loss, exact_match
+from th1nker.tasks.stream import make_loader
+from th1nker.train.checkpoint import (
+    CONFIG,
+    find_checkpoint,
+    load_checkpoint,
+    load_trainer_state,
+    save_training_checkpoint,
+)
+from th1nker.train.device import autocast, pick_device
+from th1nker.train.evaluate import evaluate
+from th1nker.train.experiment import ExperimentConfig, load_experiment
+from th1nker.train.metrics import MetricsLog
+from th1nker.train.report import final_evaluation
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept as it was."""
+
+
+def new_run_dir(config: ExperimentConfig) -> Path:
+    """RUNS_DIR/NAME-YYYYMMDD-HHMMSS (with a suffix if it already exists)."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(config.train.runs_dir) / f"{config.name}-{stamp}"
+    run_dir, n = base, 1
+    while run_dir.exists():
+        run_dir, n = base.with_name(f"{base.name}-{n}"), n + 1
+    return run_dir
+
+
+def _optimizer(model: Th1nker, config: ExperimentConfig) -> torch.optim.Optimizer:
+    """AdamW; weight decay on matrices (embeddings and projections), not on norms and biases."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": config.optim.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=config.optim.lr, betas=config.optim.betas)
+
+
+def lr_factor(step: int, config: ExperimentConfig) -> float:
+    """Linear warm-up to 1, then cosine decay to `min_lr_ratio` at `max_steps`."""
+    warmup, total = config.optim.warmup_steps, config.train.max_steps
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    floor = config.optim.min_lr_ratio
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.3f}  {task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+class Trainer:
+    """One run: build or restore everything, then `run()`."""
+
+    def __init__(self, config: ExperimentConfig, run_dir: Path, console: Console, resume: bool):
+        self.config, self.run_dir, self.console = config, run_dir, console
+        train = config.train
+        if train.threads is not None:
+            torch.set_num_threads(train.threads)
+        self.device = pick_device(train.device)
+        torch.manual_seed(config.seed)
+        self.model = Th1nker(config.model)
+        self.step, self.elapsed = 0, 0.0
+        state = None
+        if resume:
+            _, self.model, directory = load_checkpoint(run_dir)
+            state = load_trainer_state(directory)
+            self.step, self.elapsed = state["step"], state["elapsed"]
+        self.model.to(self.device).train()
+        self.optimizer = _optimizer(self.model, config)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: lr_factor(step, config)
+        )
+        if state is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            torch.set_rng_state(state["rng"]["torch"])
+            if torch.cuda.is_available() and state["rng"]["cuda"] is not None:
+                torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / CONFIG).write_text(config.to_yaml())
+        self.metrics = MetricsLog(run_dir, self.step if resume else None, train.tensorboard)
+        self.forward = torch.compile(self.model) if train.compile else self.model
+
+    def _trainer_state(self) -> dict:
+        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+        return {
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "cuda": cuda},
+        }
+
+    def checkpoint(self) -> Path:
+        return save_training_checkpoint(
+            self.run_dir,
+            self.step,
+            self.model,
+            self.config,
+            self._trainer_state(),
+            self.config.train.keep_checkpoints,
+        )
+
+    def _train_step(self, batch: dict[str, torch.Tensor]) -> tuple[float, list[float], int, int]:
+        """One optimiser step; (loss, per-step losses, correct rows, grad-norm finite)."""
+        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        steps = self.config.model.steps_for(batch["digits"])
+        with autocast(self.device, self.config.train.precision):
+            output = self.forward(
+                batch["input_ids"], batch["input_mask"], batch["target_ids"], steps
+            )
+            loss, per_step = deep_supervision_loss(
+                output, batch["target_ids"], batch["target_mask"]
+            )
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            raise TrainingDiverged(
+                f"loss became {loss_value} at step {self.step + 1}; stopped without saving. "
+                f"The last good checkpoint is kept in {self.run_dir / 'checkpoints'} "
+                "(try a lower optim.lr or optim.grad_clip, or precision=fp32)"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        correct = exact_match(output, batch["target_ids"], batch["target_mask"], steps)
+        return loss_value, per_step.tolist(), int(correct.sum()), int(batch["target_mask"].sum())
+
+    def _validate(self) -> float:
+        ev = self.config.eval
+        result = evaluate(self.model, self.config.task, "val", ev.examples, ev.batch_size, ev.seed)
+        by_digits = {d: c / t for d, (c, t) in result.by["digits"].items()}
+        self.metrics.write(
+            {"kind": "eval", "split": "val", "step": self.step, "accuracy": result.accuracy,
+             "elapsed": self.elapsed, "by_digits": by_digits}
+        )  # fmt: skip
+        return result.accuracy
+
+    def run(self) -> dict:
+        """Train to max_steps (or the time cap), checkpointing; then evaluate and report."""
+        train = self.config.train
+        loader = make_loader(
+            self.config.task, "train", train.batch_size, self.config.seed, train.num_workers,
+            start=self.step,
+        )  # fmt: skip
+        window = {"loss": 0.0, "per_step": None, "correct": 0, "rows": 0, "tokens": 0, "n": 0}
+        window_start = time.perf_counter()
+        last_saved = self.step
+        stopped_early = False
+        with _progress(self.console) as progress:
+            bar = progress.add_task(
+                "train", total=train.max_steps, completed=self.step, loss=0.0, acc=0.0, rate=""
+            )
+            for batch in loader:
+                if self.step >= train.max_steps:
+                    break
+                tick = time.perf_counter()
+                loss, per_step, correct, tokens = self._train_step(batch)
+                self.elapsed += time.perf_counter() - tick
+                window["loss"] += loss
+                window["per_step"] = (
+                    per_step if window["per_step"] is None
+                    else [a + b for a, b in zip(window["per_step"], per_step, strict=False)]
+                )  # fmt: skip
+                window["correct"] += correct
+                window["rows"] += len(batch["task"])
+                window["tokens"] += tokens
+                window["n"] += 1
+                if self.step % train.log_every == 0 or self.step == train.max_steps:
+                    seconds = time.perf_counter() - window_start
+                    record = {
+                        "kind": "train",
+                        "step": self.step,
+                        "loss": window["loss"] / window["n"],
+                        "loss_per_step": [v / window["n"] for v in window["per_step"]],
+                        "accuracy": window["correct"] / window["rows"],
+                        "lr": self.scheduler.get_last_lr()[0],
+                        "examples_per_s": window["rows"] / seconds,
+                        "tokens_per_s": window["tokens"] / seconds,
+                        "elapsed": self.elapsed,
+                    }
+                    self.metrics.write(record)
+                    progress.update(
+                        bar, completed=self.step, loss=record["loss"], acc=record["accuracy"],
+                        rate=f"{record['examples_per_s']:.0f} ex/s",
+                    )  # fmt: skip
+                    window = {k: 0 if k != "per_step" else None for k in window}
+                    window["loss"] = 0.0
+                    window_start = time.perf_counter()
+                if self.step % train.eval_every == 0:
+                    accuracy = self._validate()
+                    self.console.print(
+                        f"step {self.step:>6}  loss {loss:.4f}  val exact match {accuracy:.4f}  "
+                        f"({self.elapsed / 60:.1f} min training)"
+                    )
+                if self.step % train.checkpoint_every == 0:
+                    self.checkpoint()
+                    last_saved = self.step
+                if train.max_minutes is not None and self.elapsed > 60 * train.max_minutes:
+                    stopped_early = True
+                    self.console.print(f"time cap of {train.max_minutes} min reached")
+                    break
+        if last_saved != self.step:
+            self.checkpoint()
+        summary = final_evaluation(self.model, self.config, self.run_dir, self.console)
+        summary.update(steps=self.step, training_minutes=self.elapsed / 60, stopped=stopped_early)
+        self.metrics.close()
+        return summary
+
+
+def start_training(config: ExperimentConfig, console: Console) -> dict:
+    """A new run of `config`; returns the summary of its final evaluation."""
+    run_dir = new_run_dir(config)
+    console.print(f"run directory: {run_dir}")
+    return Trainer(config, run_dir, console, resume=False).run()
+
+
+def resume_training(run_dir: Path, console: Console) -> dict:
+    """Continue a run from its latest checkpoint, with the run's own resolved config."""
+    if not (run_dir / CONFIG).is_file():
+        raise ConfigError(f"{run_dir} is not a run directory (no {CONFIG})")
+    directory = find_checkpoint(run_dir)
+    config = load_experiment(run_dir / CONFIG)
+    console.print(f"resuming {run_dir} from {directory.name}")
+    return Trainer(config, run_dir, console, resume=True).run()

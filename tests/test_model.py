@@ -1,0 +1,185 @@
+"""The Th1nker model: shapes, masks, memory, deep supervision, per-problem steps, decoding."""
+
+import pytest
+import torch
+
+from th1nker.models.config import ModelConfig
+from th1nker.models.latent_memory import LatentMemory
+from th1nker.models.th1nker import Th1nker, deep_supervision_loss, exact_match
+from th1nker.tasks.scheme import TaskScheme
+from th1nker.tasks.stream import ProblemStream
+from th1nker.tasks.vocab import EOS, PAD, VOCAB_SIZE
+
+TINY = {"dim": 32, "n_layers": 1, "n_heads": 2, "latent": 8, "mem_cache_size": 16}
+
+
+def small_scheme() -> TaskScheme:
+    return TaskScheme.model_validate(
+        {"generators": [{"type": "arithmetic", "operations": "+-", "digits": [1, 3]}]}
+    )
+
+
+def batch(n=16, seed=0, index=0):
+    return ProblemStream(small_scheme(), "train", n, seed).batch(index).to_tensors()
+
+
+def model(**fields) -> Th1nker:
+    torch.manual_seed(0)
+    return Th1nker(ModelConfig(**{**TINY, **fields}))
+
+
+def run(m: Th1nker, b, steps: int | torch.Tensor = 2):
+    steps = torch.full((len(b["task"]),), steps) if isinstance(steps, int) else steps
+    return m(b["input_ids"], b["input_mask"], b["target_ids"], steps)
+
+
+@pytest.mark.parametrize("decoder", ["autoregressive", "parallel"])
+def test_output_shapes(decoder):
+    b = batch()
+    out = run(model(decoder=decoder), b, 3)
+    n, width = b["target_ids"].shape
+    assert out.logits.shape == (3, n, width, VOCAB_SIZE)
+    assert out.active.shape == (3, n) and bool(out.active.all())
+
+
+def test_input_padding_changes_nothing():
+    m = model().eval()
+    b = batch()
+    padded = dict(b)
+    extra = torch.full((len(b["task"]), 5), PAD)
+    padded["input_ids"] = torch.cat((b["input_ids"], extra), dim=1)
+    padded["input_mask"] = torch.cat((b["input_mask"], torch.zeros_like(extra, dtype=bool)), dim=1)
+    torch.testing.assert_close(run(m, b).logits, run(m, padded).logits)
+
+
+def test_autoregressive_queries_are_causal():
+    """Changing a later answer token does not change the logits of earlier positions."""
+    m = model().eval()
+    b = batch()
+    changed = dict(b)
+    changed["target_ids"] = b["target_ids"].clone()
+    changed["target_ids"][:, -1] = 7
+    before, after = run(m, b).logits, run(m, changed).logits
+    torch.testing.assert_close(before[:, :, :-1], after[:, :, :-1])
+
+
+def test_memory_appends_and_evicts_oldest_first():
+    memory = LatentMemory(capacity=5)
+    state = LatentMemory.init_state(torch.zeros(1, 2, 3))
+    for step in range(4):
+        values = torch.full((1, 2, 3), float(step))
+        state = memory.append(state, values, torch.tensor([[0, 1]]))
+        assert state["values"].shape[1] == min(5, 2 * (step + 1))
+    assert state["values"][0, :, 0].tolist() == [1.0, 2.0, 2.0, 3.0, 3.0]
+    assert state["positions"][0].tolist() == [1, 0, 1, 0, 1]
+
+
+def test_thinking_fills_memory_up_to_its_size():
+    m = model(mem_cache_size=20)
+    b = batch(4)
+    inputs = m.encode_input(b["input_ids"], b["input_mask"])
+    latents = m.init_latent(4)
+    memory = m.init_kv_cache(latents)
+    sizes = []
+    for _ in range(4):
+        latents, memory = m.read_input(latents, inputs, memory)
+        latents = m.process(latents, memory)
+        sizes.append(memory["values"].shape[1])
+    assert sizes == [8, 16, 20, 20]
+    _, untouched = m.read_input(latents, inputs, memory, latent_to_memory=False)
+    assert untouched["values"] is memory["values"]
+
+
+def test_deep_supervision_gives_a_loss_per_step_and_respects_row_steps():
+    b = batch()
+    steps = torch.tensor([1, 3] * 8)
+    out = run(model(), b, steps)
+    assert out.active[:, 0].tolist() == [True, False, False]
+    assert out.active[:, 1].tolist() == [True, True, True]
+    loss, per_step = deep_supervision_loss(out, b["target_ids"], b["target_mask"])
+    assert per_step.shape == (3,) and torch.isfinite(per_step).all()
+    torch.testing.assert_close(loss, per_step.mean())
+    # a row's loss at steps after its own last step is ignored: poison them and compare
+    poisoned = out.logits.clone()
+    poisoned[1:, 0::2] = 1e4 * torch.randn_like(poisoned[1:, 0::2])
+    out.logits = poisoned
+    _, again = deep_supervision_loss(out, b["target_ids"], b["target_mask"])
+    torch.testing.assert_close(again, per_step)
+
+
+@pytest.mark.parametrize("truncate", [False, True])
+def test_truncated_gradients_stop_at_step_boundaries(truncate):
+    b = batch(4)
+    m = model(truncate_gradients=truncate)
+    (first, _), (second, _) = m.think(b["input_ids"], b["input_mask"], torch.full((4,), 2))
+    (grad,) = torch.autograd.grad(second.sum(), first, allow_unused=True)
+    assert (grad is None) == truncate
+
+
+def test_greedy_decoding_agrees_with_teacher_forcing():
+    """Generated answers have eos then pad, and when the teacher-forced argmax is exactly right
+    the decoded answer equals the target."""
+    b = batch(64)
+    m = model().eval()
+    steps = torch.full((64,), 2)
+    answers = m.generate(b["input_ids"], b["input_mask"], steps, b["target_ids"].shape[1])[0]
+    for row in answers.tolist():
+        if EOS in row:
+            assert all(t == PAD for t in row[row.index(EOS) + 1 :])
+    out = m(b["input_ids"], b["input_mask"], b["target_ids"], steps)
+    tf_tokens = out.logits[-1].argmax(-1)
+    # decoding feeds its own tokens: the first token is always the teacher-forced first token
+    assert (answers[:, 0] == tf_tokens[:, 0]).all()
+
+
+def test_a_tiny_model_overfits_a_fixed_batch():
+    torch.manual_seed(0)
+    b = batch(16)
+    m = model()
+    optimizer = torch.optim.AdamW(m.parameters(), lr=3e-3)
+    steps = torch.full((16,), 2)
+    for _ in range(300):
+        out = run(m, b, steps)
+        loss, _ = deep_supervision_loss(out, b["target_ids"], b["target_mask"])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    out = run(m.eval(), b, steps)
+    assert exact_match(out, b["target_ids"], b["target_mask"], steps).all()
+    answers = m.generate(b["input_ids"], b["input_mask"], steps, b["target_ids"].shape[1])[0]
+    width = b["target_ids"].shape[1]
+    assert torch.equal(answers[:, :width].masked_fill(~b["target_mask"], PAD), b["target_ids"])
+
+
+def test_steps_grow_with_digits_and_stop_at_max():
+    config = ModelConfig(steps=1, steps_per_digit=0.25, max_steps=3)
+    assert config.steps_for(torch.tensor([0, 1, 4, 5, 8, 40])).tolist() == [1, 2, 2, 3, 3, 3]
+
+
+def test_bad_model_configs_are_refused_with_the_field_named():
+    with pytest.raises(ValueError, match="divisible by n_heads"):
+        ModelConfig(dim=30, n_heads=4)
+    with pytest.raises(ValueError, match="max_steps"):
+        ModelConfig(steps=5, max_steps=3)
+    with pytest.raises(ValueError, match="input_cache_size"):
+        m = model(input_cache_size=4)
+        b = batch()
+        run(m, b)
+
+
+def test_parallel_slots_refuse_answers_longer_than_the_slots():
+    b = batch()
+    with pytest.raises(ValueError, match="do not fit model.answer_slots 2"):
+        run(model(decoder="parallel", answer_slots=2), b)
+
+
+def test_random_offsets_only_in_training_and_only_for_digits():
+    m = model(position_offset=16)
+    b = batch(64)
+    train_inputs = m.encode_input(b["input_ids"], b["input_mask"])
+    eval_inputs = m.eval().encode_input(b["input_ids"], b["input_mask"])
+    assert (eval_inputs["offset"] == 0).all() and train_inputs["offset"].max() > 0
+    shift = train_inputs["positions"] - eval_inputs["positions"]
+    is_digit = (b["input_ids"] < 256) & (b["input_ids"] != 10)  # no base value in this scheme
+    assert (shift[~is_digit] == 0).all()
+    assert (shift == torch.where(is_digit, train_inputs["offset"][:, None], 0)).all()

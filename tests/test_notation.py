@@ -1,0 +1,79 @@
+"""Plain notation (`th1nker solve` input) -> task-language problems, checked against Python."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from th1nker.tasks.generators import decimal
+from th1nker.tasks.notation import NotationError, encode_problems, parse_problem
+from th1nker.tasks.numbers import format_in_base
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(0, 10**12), min_size=1, max_size=6),
+    st.lists(st.sampled_from("+-*%"), min_size=5, max_size=5),
+)
+def test_expressions_evaluate_like_python(values, ops):
+    ops = [
+        op if values[k + 1] or op not in "%" else "+" for k, op in enumerate(ops[: len(values) - 1])
+    ]
+    text = str(values[0]) + "".join(op + str(v) for op, v in zip(ops, values[1:], strict=True))
+    problems, out_base = parse_problem(text)
+    assert out_base == 10
+    assert problems.result[0] == eval(text)  # non-negative operands: // and % agree with Python
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("2^10/4", "256"),
+        ("3*2^5-100", "-4"),
+        ("0-0", "0"),
+        ("99999999999+1", "100000000000"),
+        ("factor 360", "2^3*3^2*5"),
+        ("factor 97", "97"),
+        ("factor 1024", "2^10"),
+        ("factorise 999983", "999983"),
+        ("255 to base 16", "255"),
+    ],
+)
+def test_hand_picked_problems(text, answer):
+    assert encode_problems([text]).describe(decimal)[0][1] == answer
+
+
+def test_numbers_in_another_base_and_conversion_targets():
+    batch = encode_problems(["ff+1", "ff to base 2"], base=16)
+    assert batch.describe(decimal) == [("255+1", "256"), ("255", "255")]
+    assert batch.describe(format_in_base)[1] == ("ff", "11111111")
+    assert batch.base.tolist() == [16, 16] and batch.out_base.tolist() == [16, 2]
+
+
+def test_many_problems_make_one_padded_batch():
+    batch = encode_problems(["1+1", "123456789*987654321", "factor 12"])
+    tensors = batch.to_tensors()
+    assert tensors["input_ids"].shape[0] == 3
+    assert tensors["input_mask"].sum(1).tolist() == batch.encoded.input_len.tolist()
+    assert batch.digits.tolist() == [1, 9, 2] and batch.operands.tolist() == [2, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1+", "alternate"),
+        ("-5+3", "non-negative"),
+        ("2^3^2", r"a\^b\^c"),
+        ("10/3", "not exact"),
+        ("1%0", "division by zero"),
+        ("factor 0", "factor needs"),
+        ("factor 10000000000000", "factor needs"),
+        ("(1+2)", "cannot read"),
+        ("12 to base 1", "target base"),
+        ("2^5000", "exponents go up to"),
+    ],
+)
+def test_unreadable_problems(text, message):
+    with pytest.raises(NotationError, match=message):
+        parse_problem(text)
+    with pytest.raises(NotationError, match="bases 2..36"):
+        parse_problem("1+1", base=40)

@@ -1,0 +1,152 @@
+"""Training end to end on the tiny experiment: run directory, checkpoints, exact resume, NaN guard,
+save -> load identity."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from rich.console import Console
+from safetensors.torch import load_file
+
+from th1nker.config_files import ConfigError
+from th1nker.train import checkpoint as checkpoint_module
+from th1nker.train.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from th1nker.train.experiment import ExperimentConfig, load_experiment
+from th1nker.train.trainer import Trainer, TrainingDiverged, resume_training
+
+TINY = Path(__file__).parents[1] / "configs" / "experiments" / "tiny.yaml"
+QUIET = Console(quiet=True)
+
+
+def tiny(tmp_path: Path, *overrides: str) -> ExperimentConfig:
+    return load_experiment(TINY, [f"train.runs_dir={tmp_path}", *overrides])
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(find_checkpoint(run_dir) / "model.safetensors")
+
+
+def test_a_run_writes_config_metrics_checkpoints_and_report(tmp_path):
+    config = tiny(tmp_path)
+    summary = Trainer(config, tmp_path / "run", QUIET, resume=False).run()
+    run = tmp_path / "run"
+    assert load_experiment(run / "config.yaml") == config
+    assert (run / "metrics.jsonl").read_text().count('"kind": "train"') == 4
+    assert sorted(p.name for p in (run / "checkpoints").glob("step_*")) == [
+        "step_0000020",
+        "step_0000040",
+    ]
+    for name in ("report.md", "loss.png", "accuracy_vs_digits.png", "accuracy_vs_steps.png"):
+        assert (run / "report" / name).stat().st_size > 0
+    assert set(summary) >= {"test_accuracy", "ood_accuracy", "steps", "training_minutes"}
+    assert 0 <= summary["test_accuracy"] <= 1 and summary["steps"] == 40
+
+
+def test_resume_after_a_kill_equals_the_uninterrupted_run(tmp_path, monkeypatch):
+    whole = tiny(tmp_path)
+    Trainer(whole, tmp_path / "whole", QUIET, resume=False).run()
+
+    original = Trainer._train_step
+
+    def killed_at_step_27(self, batch):
+        if self.step == 27:
+            raise KeyboardInterrupt
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "_train_step", killed_at_step_27)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(whole, tmp_path / "killed", QUIET, resume=False).run()
+    assert find_checkpoint(tmp_path / "killed").name == "step_0000020"
+    monkeypatch.setattr(Trainer, "_train_step", original)
+    resume_training(tmp_path / "killed", QUIET)
+    a, b = weights(tmp_path / "whole"), weights(tmp_path / "killed")
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
+    steps = [line for line in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
+    assert sum('"kind": "train"' in s for s in steps) == 4  # no duplicated history
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    config = tiny(tmp_path)
+    from th1nker.train import trainer as trainer_module
+
+    real_loss = trainer_module.deep_supervision_loss
+
+    calls: list[int] = []
+
+    def nan_from_step_26(output, target_ids, target_mask):
+        calls.append(1)
+        loss, per_step = real_loss(output, target_ids, target_mask)
+        return (loss * float("nan") if len(calls) > 25 else loss), per_step
+
+    monkeypatch.setattr(trainer_module, "deep_supervision_loss", nan_from_step_26)
+    run = tmp_path / "run"
+    with pytest.raises(TrainingDiverged, match="step 26"):
+        Trainer(config, run, QUIET, resume=False).run()
+    assert find_checkpoint(run).name == "step_0000020"
+    load_checkpoint(run)  # still complete and loadable
+
+
+def test_save_then_load_gives_identical_outputs(tmp_path):
+    config = tiny(tmp_path)
+    torch.manual_seed(3)
+    from th1nker.models.th1nker import Th1nker
+
+    model = Th1nker(config.model).eval()
+    save_checkpoint(tmp_path / "ckpt", model, config)
+    _, loaded, _ = load_checkpoint(tmp_path / "ckpt")
+    ids = torch.tensor([[256, 10, 3, 2, 260, 5, 265]])
+    mask = torch.ones_like(ids, dtype=torch.bool)
+    target = torch.tensor([[8, 2, 275]])
+    steps = torch.tensor([2])
+    torch.testing.assert_close(
+        model(ids, mask, target, steps).logits, loaded(ids, mask, target, steps).logits
+    )
+    assert loaded.head.weight is loaded.embed.weight  # tied weights stay tied
+
+
+def test_an_interrupted_save_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
+    config = tiny(tmp_path)
+    from th1nker.models.th1nker import Th1nker
+
+    model = Th1nker(config.model)
+    checkpoint_module.save_training_checkpoint(tmp_path, 10, model, config, {"step": 10}, 2)
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint_module.torch, "save", crash)
+    with pytest.raises(OSError):
+        checkpoint_module.save_training_checkpoint(tmp_path, 20, model, config, {"step": 20}, 2)
+    assert find_checkpoint(tmp_path).name == "step_0000010"
+    assert not (tmp_path / "checkpoints" / "step_0000020").exists()
+
+
+def test_missing_checkpoints_are_clear_errors(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        find_checkpoint(tmp_path / "nope")
+    with pytest.raises(ConfigError, match="neither a checkpoint"):
+        find_checkpoint(tmp_path)
+
+
+def test_experiment_errors_name_the_field(tmp_path):
+    with pytest.raises(ConfigError, match=r"model\.dimm: unknown field; allowed: dim"):
+        load_experiment(None, ["model.dimm=3"])
+    with pytest.raises(ConfigError, match=r"optim\.lr: Input should be greater than 0"):
+        load_experiment(None, ["optim.lr=-1"])
+    with pytest.raises(ConfigError, match="input_cache_size 8 is smaller than task.max_length"):
+        load_experiment(None, ["model.input_cache_size=8"])
+    with pytest.raises(ConfigError, match=r"task\.generators\.0\.digits"):
+        load_experiment(None, ["task.generators.0.digits=[5,1]"])
+
+
+def test_the_default_experiment_file_is_the_built_in_default():
+    path = Path(__file__).parents[1] / "configs" / "experiments" / "default.yaml"
+    assert load_experiment(path) == ExperimentConfig()
+
+
+def test_a_task_can_be_a_scheme_file():
+    mixed = Path(__file__).parents[1] / "configs" / "tasks" / "mixed.yaml"
+    config = load_experiment(None, [f"task={mixed}", "model.input_cache_size=1024"])
+    assert config.task.name == "mixed"
