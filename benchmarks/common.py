@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
 import sys
 from datetime import date
 from pathlib import Path
@@ -34,7 +35,7 @@ def record(title: str, lines: list[str], note: str = "") -> None:
     header = (
         f"\n### {title}, {date.today()}\n\n"
         f"Machine: {machine()}, Python {platform.python_version()}, torch {torch.__version__}"
-        f"{note}.\nCommand: `python benchmarks/{script} {' '.join(sys.argv[1:])}`\n\n"
+        f"{note}.\nCommand: `python benchmarks/{script} {shlex.join(sys.argv[1:])}`\n\n"
     )
     with open(ROOT / "benchmarks" / "RESULTS.md", "a") as results:
         results.write(header + "\n".join(lines) + "\n")

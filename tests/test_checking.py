@@ -55,6 +55,8 @@ def test_factorizations_in_any_order_or_grouping_count():
     assert _factor(canonical).correct
     assert _factor([5, MUL, 2, MUL, 3, MUL, 2, MUL, 3, MUL, 2, EOS]).correct
     assert _factor([3, POW, 2, MUL, 2, POW, 3, MUL, 5]).correct  # no eos: the whole output
+    shuffled = _factor([5, MUL, 2, MUL, 3, MUL, 2, MUL, 3, MUL, 2, EOS])
+    assert shuffled.value == "2^3*3^2*5"  # the answer is reported in canonical form
 
 
 def test_bad_factorizations_say_why():

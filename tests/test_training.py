@@ -150,3 +150,13 @@ def test_a_task_can_be_a_scheme_file():
     mixed = Path(__file__).parents[1] / "configs" / "tasks" / "mixed.yaml"
     config = load_experiment(None, [f"task={mixed}", "model.input_cache_size=1024"])
     assert config.task.name == "mixed"
+
+
+def test_data_workers_do_not_change_the_run(tmp_path):
+    """Batch i is seeded by (seed, i): one worker process trains exactly like none."""
+    Trainer(tiny(tmp_path, "train.max_steps=10"), tmp_path / "a", QUIET, resume=False).run()
+    with_worker = tiny(tmp_path, "train.max_steps=10", "train.num_workers=1")
+    Trainer(with_worker, tmp_path / "b", QUIET, resume=False).run()
+    a, b = weights(tmp_path / "a"), weights(tmp_path / "b")
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)

@@ -49,7 +49,7 @@ class ModelConfig(BaseModel):
     )
     decoder_layers: int = Field(1, ge=1, description="blocks of the write_out decoder")
     decoder_window: int = Field(
-        0, ge=0, description="autoregressive decoder: attend to the last N answer tokens (0: all)"
+        2, ge=0, description="autoregressive decoder: attend to the last N answer tokens (0: all)"
     )
     answer_slots: int = Field(32, ge=2, description="parallel decoder: longest answer + eos")
     truncate_gradients: bool = Field(False, description="detach latents between thinking steps")

@@ -89,10 +89,20 @@ def factorised_number(input_ids: Sequence[int]) -> tuple[int, int]:
     return int(value), base
 
 
+def canonical_factorization(factors: list[tuple[int, int]]) -> str:
+    """`p1^e1*p2*...` in decimal, factors ascending, equal factors merged (exponent 1 unwritten)."""
+    merged: dict[int, int] = {}
+    for factor, exponent in factors:
+        merged[factor] = merged.get(factor, 0) + exponent
+    return "*".join(f"{p}^{e}" if e != 1 else str(p) for p, e in sorted(merged.items()))
+
+
 def _check_factorization(input_ids, answer: list[int], out_base: int) -> Verdict:
+    """Right iff every factor is prime, exponents positive and the product is the number; the
+    Verdict's value is the answer in canonical form."""
     number, _ = factorised_number(input_ids)
     factors = decode_factorization(answer, out_base)
-    text = "*".join(f"{p}^{e}" if e != 1 else str(p) for p, e in factors)
+    text = canonical_factorization(factors)
     product = 1
     for prime, exponent in factors:
         if exponent < 1:

@@ -34,6 +34,11 @@ from th1nker.train.metrics import MetricsLog
 from th1nker.train.report import final_evaluation
 
 
+def _empty_window() -> dict:
+    """Sums over the optimiser steps since the last log line."""
+    return {"loss": 0.0, "per_step": None, "correct": 0, "rows": 0, "tokens": 0, "n": 0}
+
+
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept as it was."""
 
@@ -134,7 +139,7 @@ class Trainer:
         )
 
     def _train_step(self, batch: dict[str, torch.Tensor]) -> tuple[float, list[float], int, int]:
-        """One optimiser step; (loss, per-step losses, correct rows, grad-norm finite)."""
+        """One optimiser step; (loss, per-step losses, exactly right rows, answer tokens)."""
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         steps = self.config.model.steps_for(batch["digits"])
         with autocast(self.device, self.config.train.precision):
@@ -163,11 +168,11 @@ class Trainer:
     def _validate(self) -> float:
         ev = self.config.eval
         result = evaluate(self.model, self.config.task, "val", ev.examples, ev.batch_size, ev.seed)
-        by_digits = {d: c / t for d, (c, t) in result.by["digits"].items()}
-        self.metrics.write(
-            {"kind": "eval", "split": "val", "step": self.step, "accuracy": result.accuracy,
-             "elapsed": self.elapsed, "by_digits": by_digits}
-        )  # fmt: skip
+        record = {"kind": "eval", "split": "val", "step": self.step}
+        record |= {"accuracy": result.accuracy, "elapsed": self.elapsed}
+        for group, table in result.by.items():
+            record[f"by_{group}"] = {value: c / t for value, (c, t) in table.items()}
+        self.metrics.write(record)
         return result.accuracy
 
     def run(self) -> dict:
@@ -177,7 +182,7 @@ class Trainer:
             self.config.task, "train", train.batch_size, self.config.seed, train.num_workers,
             start=self.step,
         )  # fmt: skip
-        window = {"loss": 0.0, "per_step": None, "correct": 0, "rows": 0, "tokens": 0, "n": 0}
+        window = _empty_window()
         window_start = time.perf_counter()
         last_saved = self.step
         stopped_early = False
@@ -218,8 +223,7 @@ class Trainer:
                         bar, completed=self.step, loss=record["loss"], acc=record["accuracy"],
                         rate=f"{record['examples_per_s']:.0f} ex/s",
                     )  # fmt: skip
-                    window = {k: 0 if k != "per_step" else None for k in window}
-                    window["loss"] = 0.0
+                    window = _empty_window()
                     window_start = time.perf_counter()
                 if self.step % train.eval_every == 0:
                     accuracy = self._validate()
