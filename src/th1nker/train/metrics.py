@@ -7,6 +7,7 @@ step are dropped, so the file always describes one consistent history.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 METRICS = "metrics.jsonl"
@@ -26,7 +27,9 @@ class MetricsLog:
         self.path = run_dir / METRICS
         if resume_step is not None:
             kept = [r for r in read_metrics(run_dir) if r["step"] <= resume_step]
-            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            temporary = self.path.with_name(f".{METRICS}.tmp")
+            temporary.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            os.replace(temporary, self.path)  # a kill now leaves the old or the new file whole
         self.file = open(self.path, "a")  # noqa: SIM115 (kept open for the run; see close)
         self.writer = None
         if tensorboard:
