@@ -14,7 +14,7 @@ docs/model.md compares the two (measured).
 from __future__ import annotations
 
 import torch
-from jaxtyping import Float, Int
+from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 
 from th1nker.models.attention import Block
@@ -23,29 +23,51 @@ from th1nker.models.positions import next_digit_significance
 from th1nker.tasks.vocab import PROBE, START_DECODE
 
 
-def _blocks(config: ModelConfig) -> nn.ModuleList:
-    return nn.ModuleList(
-        Block(
-            config.dim,
-            config.n_heads,
-            config.rotary_fraction,
-            config.dropout,
-            self_attention=True,
-            n_contexts=1,
-            mlp_ratio=config.mlp_ratio,
-        )
-        for _ in range(config.decoder_layers)
-    )
-
-
-class AutoregressiveDecoder(nn.Module):
-    """Next-token decoder over the answer prefix, cross-attending to the latents."""
+class _Decoder(nn.Module):
+    """Decoder blocks over answer queries: self-attention (masked by `self_mask`) among the
+    queries, cross-attention to the latents, MLP. Subclasses say which queries and which mask."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
+        self.blocks = nn.ModuleList(
+            Block(
+                config.dim,
+                config.n_heads,
+                config.rotary_fraction,
+                config.dropout,
+                self_attention=True,
+                n_contexts=1,
+                mlp_ratio=config.mlp_ratio,
+            )
+            for _ in range(config.decoder_layers)
+        )
+
+    def self_mask(self, n: int, device: torch.device) -> Bool[Tensor, "n n"] | None:
+        """Which query may look at which (None: all at all)."""
+        return None
+
+    def forward(
+        self,
+        queries: Float[Tensor, "batch queries dim"],
+        query_positions: Int[Tensor, "batch queries"],
+        latents: Float[Tensor, "batch latents dim"],
+        latent_positions: Int[Tensor, "batch latents"],
+    ) -> Float[Tensor, "batch queries dim"]:
+        batch, n, _ = queries.shape
+        mask = self.self_mask(n, queries.device)
+        mask = None if mask is None else mask.expand(batch, n, n)
+        for block in self.blocks:
+            queries = block(queries, query_positions, [(latents, latent_positions, None)], mask)
+        return queries
+
+
+class AutoregressiveDecoder(_Decoder):
+    """Next-token decoder over the answer prefix, cross-attending to the latents."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(config)
         self.significance = config.positional == "significance"
         self.window = config.decoder_window
-        self.blocks = _blocks(config)
 
     @staticmethod
     def query_ids(target_ids: Int[Tensor, "batch answer"]) -> Int[Tensor, "batch answer"]:
@@ -58,30 +80,18 @@ class AutoregressiveDecoder(nn.Module):
             return next_digit_significance(query_ids)
         return torch.arange(query_ids.shape[1], device=query_ids.device).expand_as(query_ids)
 
-    def forward(
-        self,
-        queries: Float[Tensor, "batch queries dim"],
-        query_positions: Int[Tensor, "batch queries"],
-        latents: Float[Tensor, "batch latents dim"],
-        latent_positions: Int[Tensor, "batch latents"],
-    ) -> Float[Tensor, "batch queries dim"]:
-        n = queries.shape[1]
-        causal = torch.ones(n, n, dtype=torch.bool, device=queries.device).tril()
-        if self.window:
-            causal = causal.triu(-(self.window - 1))  # the last `window` tokens, itself included
-        causal = causal.expand(queries.shape[0], n, n)
-        for block in self.blocks:
-            queries = block(queries, query_positions, [(latents, latent_positions, None)], causal)
-        return queries
+    def self_mask(self, n: int, device: torch.device) -> Bool[Tensor, "n n"]:
+        """Causal; with a window, only the last `window` tokens (itself included)."""
+        causal = torch.ones(n, n, dtype=torch.bool, device=device).tril()
+        return causal.triu(-(self.window - 1)) if self.window else causal
 
 
-class ParallelSlotsDecoder(nn.Module):
+class ParallelSlotsDecoder(_Decoder):
     """All answer tokens at once from `answer_slots` probe queries."""
 
     def __init__(self, config: ModelConfig):
-        super().__init__()
+        super().__init__(config)
         self.slots = config.answer_slots
-        self.blocks = _blocks(config)
 
     def query_ids(self, target_ids: Int[Tensor, "batch answer"]) -> Int[Tensor, "batch slots"]:
         return torch.full(
@@ -90,17 +100,6 @@ class ParallelSlotsDecoder(nn.Module):
 
     def query_positions(self, query_ids: Int[Tensor, "batch queries"]) -> Int[Tensor, "batch q"]:
         return torch.arange(query_ids.shape[1], device=query_ids.device).expand_as(query_ids)
-
-    def forward(
-        self,
-        queries: Float[Tensor, "batch queries dim"],
-        query_positions: Int[Tensor, "batch queries"],
-        latents: Float[Tensor, "batch latents dim"],
-        latent_positions: Int[Tensor, "batch latents"],
-    ) -> Float[Tensor, "batch queries dim"]:
-        for block in self.blocks:
-            queries = block(queries, query_positions, [(latents, latent_positions, None)])
-        return queries
 
 
 DECODERS = {"autoregressive": AutoregressiveDecoder, "parallel": ParallelSlotsDecoder}
