@@ -1,0 +1,1 @@
+"""The memory library: stateful memories, their readers and writers, and controllers."""
