@@ -79,7 +79,8 @@ class DNCWriter(Stateful):
 
 class DNCReader(Stateful):
     """One read head. Interface: key W, strength 1, free gate 1, read modes 3 (backward,
-    content, forward)."""
+    content, forward). The memory reads for all its readers at once (`DNCMemory._read`), each
+    reader keeping its own weighting."""
 
     def __init__(self, slots: int, width: int, flags: MemoryFlags):
         super().__init__()
@@ -91,24 +92,6 @@ class DNCReader(Stateful):
 
     def free_gate(self, interface: Float[Tensor, "batch size"]) -> Float[Tensor, " batch"]:
         return gate(interface[:, self.width + 1], self.flags)
-
-    def read(
-        self, interface: Float[Tensor, "batch size"], memory: DNCMemoryState
-    ) -> Float[Tensor, "batch width"]:
-        key, beta, _, modes = interface.split([self.width, 1, 1, 3], dim=-1)
-        previous = self.require_state()["weights"][:, None]
-        forward, backward = addressing.directional_weightings(memory["link"], previous)
-        content = addressing.content_weighting(
-            memory["memory"], key[:, None], strength(beta, self.flags)
-        )
-        backward_mode, content_mode, forward_mode = torch.softmax(modes, dim=-1).unbind(-1)
-        weights = (
-            backward_mode[:, None] * backward[:, 0]
-            + content_mode[:, None] * content[:, 0]
-            + forward_mode[:, None] * forward[:, 0]
-        )
-        self.state = HeadState(weights=weights)
-        return torch.einsum("bn,bnw->bw", weights, memory["memory"])
 
 
 class DNCMemory(Stateful):
@@ -181,7 +164,7 @@ class DNCMemory(Stateful):
         )
         for writer, piece in zip(self.writers, write_slices, strict=True):
             memory = writer.write(piece, memory)
-        reads = [r.read(s, memory) for r, s in zip(self.readers, read_slices, strict=True)]
+        reads = self._read(read_slices, memory)
         if self.flags.debug:
             memory["debug_write_weights"] = torch.stack(
                 [w.state["weights"] for w in self.writers], 1
@@ -190,7 +173,27 @@ class DNCMemory(Stateful):
                 [r.state["weights"] for r in self.readers], 1
             )
         self.state = memory
-        return torch.cat(reads, dim=-1)
+        return reads
+
+    def _read(
+        self, read_slices: tuple[Tensor, ...], memory: DNCMemoryState
+    ) -> Float[Tensor, "batch reads_width"]:
+        """w_r = pi_b b + pi_c c + pi_f f for every reader at once; r = M^T w_r."""
+        key, beta, _, modes = torch.stack(read_slices, 1).split([self.width, 1, 1, 3], dim=-1)
+        previous = torch.stack([r.require_state()["weights"] for r in self.readers], dim=1)
+        forward, backward = addressing.directional_weightings(memory["link"], previous)
+        content = addressing.content_weighting(
+            memory["memory"], key, strength(beta[..., 0], self.flags)
+        )
+        backward_mode, content_mode, forward_mode = torch.softmax(modes, dim=-1).unbind(-1)
+        weights = (
+            backward_mode[..., None] * backward
+            + content_mode[..., None] * content
+            + forward_mode[..., None] * forward
+        )
+        for i, reader in enumerate(self.readers):
+            reader.state = HeadState(weights=weights[:, i])
+        return torch.einsum("brn,bnw->brw", weights, memory["memory"]).flatten(1)
 
 
 def _smoke() -> None:
