@@ -3,6 +3,8 @@
 - `erase` (true): writers erase (`M <- M * (1 - w e^T)`) before adding; false: add only.
 - `gating` (true): DNC allocation and write gates; false: both fixed at 1.
 - `beta` ("learned"): key strength, 1 + softplus of the interface, or a fixed number.
+- `gamma` ("learned"): NTM sharpening exponent, 1 + softplus of the interface, or fixed (>= 1).
+- `top_k` (0): attention memory reads only the k best-matching slots (0: softmax over all).
 - `gate` ("sigmoid"): sigmoid | steep_sigmoid (sigmoid(slope * x)) | heaviside (0/1 forward,
   steep-sigmoid gradient: straight-through).
 - `gate_slope` (5.0): slope of steep_sigmoid and of the heaviside's surrogate gradient.
@@ -29,6 +31,8 @@ class MemoryFlags(BaseModel):
     erase: bool = True
     gating: bool = True
     beta: Literal["learned"] | float = "learned"
+    gamma: Literal["learned"] | float = "learned"
+    top_k: int = Field(0, ge=0)
     gate: Literal["sigmoid", "steep_sigmoid", "heaviside"] = "sigmoid"
     gate_slope: float = Field(5.0, gt=0)
     debug: bool = False
@@ -55,8 +59,17 @@ def gate(x: Tensor, flags: MemoryFlags) -> Tensor:
     return hard + soft - soft.detach()  # forward 0/1, gradient of the steep sigmoid
 
 
+def _positive(x: Tensor, setting: str | float) -> Tensor:
+    if setting == "learned":
+        return 1 + torch.nn.functional.softplus(x)
+    return torch.full_like(x, float(setting))
+
+
 def strength(x: Tensor, flags: MemoryFlags) -> Tensor:
     """Key strength beta >= 1: learned from the interface, or the fixed flag value."""
-    if flags.beta == "learned":
-        return 1 + torch.nn.functional.softplus(x)
-    return torch.full_like(x, float(flags.beta))
+    return _positive(x, flags.beta)
+
+
+def sharpness(x: Tensor, flags: MemoryFlags) -> Tensor:
+    """NTM sharpening gamma >= 1: learned from the interface, or the fixed flag value."""
+    return _positive(x, flags.gamma)
