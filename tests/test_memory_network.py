@@ -9,12 +9,12 @@ from th1nker.memory.dnc_network import DNC
 
 @pytest.mark.parametrize("name", sorted(CONTROLLERS))
 def test_controllers_keep_their_state_in_the_dict(name):
-    controller = CONTROLLERS[name](4, 6)
+    controller = CONTROLLERS[name](4, 8)
     controller.init_state(2)
     before = dict(controller.state)
     first = controller(torch.ones(2, 4))
     second = controller(torch.ones(2, 4))
-    assert first.shape == second.shape == (2, 6)
+    assert first.shape == second.shape == (2, 8)
     if name == "mlp":
         assert controller.state == {} and torch.equal(first, second)
     else:
@@ -59,5 +59,7 @@ def test_a_dnc_learns_to_recall_its_first_input():
 
 
 def test_unknown_controller_is_a_clear_error():
-    with pytest.raises(ValueError, match="controller 'rnn' is not one of lstm, gru, mlp"):
+    with pytest.raises(
+        ValueError, match="controller .rnn. is not one of lstm, gru, mlp, transformer"
+    ):
         DNC(3, 3, controller="rnn")

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
+from th1nker.memory.latent import LatentMemory
 from th1nker.models.config import ModelConfig
-from th1nker.models.latent_memory import LatentMemory
 from th1nker.models.th1nker import Th1nker, deep_supervision_loss, exact_match
 from th1nker.tasks.scheme import TaskScheme
 from th1nker.tasks.stream import ProblemStream

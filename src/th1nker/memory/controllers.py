@@ -75,7 +75,54 @@ class MLPController(Stateful):
         return self.net(x)
 
 
-CONTROLLERS = {"lstm": LSTMController, "gru": GRUController, "mlp": MLPController}
+class TransformerState(TypedDict):
+    history: Float[Tensor, "batch past hidden"]
+
+
+class TransformerController(Stateful):
+    """A causal transformer over its own recent inputs: each step embeds the input, appends it
+    to `history` (the last `window` embeddings, oldest evicted first) and lets it attend to the
+    history (`layers` pre-norm blocks of one-query attention + MLP). State: the history."""
+
+    def __init__(
+        self, input_size: int, hidden: int, n_heads: int = 4, layers: int = 1, window: int = 16
+    ):
+        super().__init__()
+        if hidden % n_heads or window < 1:
+            raise ValueError(f"transformer controller: hidden {hidden} must divide by n_heads "
+                             f"{n_heads}, window {window} must be >= 1")  # fmt: skip
+        self.hidden, self.window = hidden, window
+        self.embed = nn.Linear(input_size, hidden)
+        self.attention = nn.ModuleList(
+            nn.MultiheadAttention(hidden, n_heads, batch_first=True) for _ in range(layers)
+        )
+        self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(2 * layers))
+        self.mlps = nn.ModuleList(
+            nn.Sequential(nn.Linear(hidden, 2 * hidden), nn.GELU(), nn.Linear(2 * hidden, hidden))
+            for _ in range(layers)
+        )
+
+    def initial_state(self, batch_size: int, device: torch.device) -> TransformerState:
+        return TransformerState(history=torch.zeros(batch_size, 0, self.hidden, device=device))
+
+    def forward(self, x: Float[Tensor, "batch input"]) -> Float[Tensor, "batch hidden"]:
+        token = self.embed(x)[:, None]
+        history = torch.cat((self.require_state()["history"], token), dim=1)[:, -self.window :]
+        self.state = TransformerState(history=history)
+        h = token
+        for i, (attention, mlp) in enumerate(zip(self.attention, self.mlps, strict=True)):
+            context = self.norms[2 * i](history)
+            h = h + attention(self.norms[2 * i](h), context, context, need_weights=False)[0]
+            h = h + mlp(self.norms[2 * i + 1](h))
+        return h[:, 0]
+
+
+CONTROLLERS = {
+    "lstm": LSTMController,
+    "gru": GRUController,
+    "mlp": MLPController,
+    "transformer": TransformerController,
+}
 
 
 def _smoke() -> None:

@@ -40,14 +40,14 @@ from torch import Tensor, nn
 
 from th1nker.config_files import ConfigError, read_yaml, validate
 from th1nker.memory.attention_memory import AttentionMemory
-from th1nker.memory.controllers import GRUController, LSTMController, MLPController
+from th1nker.memory.controllers import CONTROLLERS
 from th1nker.memory.dnc import DNCMemory
 from th1nker.memory.flags import MemoryFlags, gate
 from th1nker.memory.ntm import NTMMemory
 from th1nker.memory.state import Stateful
 
 MEMORIES = {"dnc": DNCMemory, "ntm": NTMMemory, "attention": AttentionMemory}
-CONTROLLER_TYPES = {"lstm": LSTMController, "gru": GRUController, "mlp": MLPController}
+CONTROLLER_TYPES = CONTROLLERS
 STATELESS = {"mlp", "attention"}  # a loop must pass through a module not in this set
 
 

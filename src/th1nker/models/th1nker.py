@@ -24,10 +24,10 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 
+from th1nker.memory.latent import LatentMemory, MemoryState
 from th1nker.models.attention import Block
 from th1nker.models.config import ModelConfig
 from th1nker.models.decoders import DECODERS
-from th1nker.models.latent_memory import LatentMemory, MemoryState
 from th1nker.models.positions import number_digits, ordinal, significance
 from th1nker.tasks.vocab import EOS, PAD, START_DECODE
 

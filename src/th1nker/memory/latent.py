@@ -1,4 +1,6 @@
-"""The Th1nker's memory: the latents of earlier thinking steps, kept in a bounded FIFO cache.
+"""Latent / KV memory: appended vectors (the Th1nker's latents of earlier thinking steps), kept
+in a bounded FIFO cache. The Th1nker model uses it functionally: the state dict is passed in and
+returned (`state = memory.append(state, values, positions)`), so one batch never shares it.
 
 State (a dict, the only copy of the memory):
 - `values`    [batch, slots, dim]: stored latent vectors, oldest first;

@@ -1,0 +1,139 @@
+"""Memory networks from YAML learning the task language's copy / reverse / recall on 8-bit
+vectors: steps and minutes until held-out sequences have 0 bit errors, and accuracy on longer
+(ood) ones.
+
+    python benchmarks/bench_memory_tasks.py --network configs/memory/dnc.yaml --task copy
+    python benchmarks/bench_memory_tasks.py --network configs/memory/ntm.yaml --task recall
+        [--max-minutes 20] [--batch 32] [--lr 1e-3] [--eval-every 200] [--record]
+
+A problem of the task language (e.g. `task:copy s1 .. sL =`, answer `s1 .. sL`) becomes a
+sequence of vectors: one step per input token (8 bits of a symbol, or a one-hot flag for the
+task marker, `blank` and `=`), then one step per answer symbol with an "answer now" flag, where the
+network's 8 outputs are read as bits (binary cross-entropy). Held-out problems come from the
+scheme's test split, longer ones from its ood split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from common import record
+
+from th1nker.memory.network import load_network
+from th1nker.tasks.scheme import load_scheme
+from th1nker.tasks.stream import ProblemStream
+from th1nker.tasks.vocab import BLANK, EQUALS, N_DIGITS, TASK_COPY, TASK_RECALL, TASK_REVERSE
+
+BITS = 8
+FLAGS = (TASK_COPY, TASK_REVERSE, TASK_RECALL, BLANK, EQUALS)
+INPUT_SIZE = BITS + len(FLAGS) + 1  # + the "answer now" flag
+SCHEMES = {
+    "copy": {"type": "copy", "length": [1, 10], "ood": {"length": [11, 20]}},
+    "reverse": {"type": "reverse", "length": [1, 10], "ood": {"length": [11, 20]}},
+    "recall": {"type": "recall", "items": [2, 6], "item_len": 3, "ood": {"items": [7, 10]}},
+}
+
+
+def to_sequences(batch: dict[str, torch.Tensor]):
+    """(inputs [n, T, INPUT_SIZE], targets [n, T, 8], answer mask [n, T]) of a token batch."""
+    ids, in_len = batch["input_ids"], batch["input_mask"].sum(1)
+    out_len = batch["target_mask"].sum(1) - 1  # without eos
+    n, steps = len(ids), int((in_len + out_len).max())
+    inputs, targets = torch.zeros(n, steps, INPUT_SIZE), torch.zeros(n, steps, BITS)
+    answer = torch.zeros(n, steps, dtype=torch.bool)
+    bit_values = 2 ** torch.arange(BITS)
+    for t in range(ids.shape[1]):
+        token = ids[:, t]
+        present = t < in_len
+        digit = present & (token < N_DIGITS)
+        inputs[digit, t, :BITS] = ((token[digit, None] & bit_values) > 0).float()
+        for k, flag in enumerate(FLAGS):
+            inputs[present & (token == flag), t, BITS + k] = 1
+    for j in range(int(out_len.max())):
+        rows = torch.nonzero(j < out_len).squeeze(1)
+        t = in_len[rows] + j
+        inputs[rows, t, -1] = 1
+        answer[rows, t] = True
+        symbol = batch["target_ids"][rows, j]
+        targets[rows, t] = ((symbol[:, None] & bit_values) > 0).float()
+    return inputs, targets, answer
+
+
+@torch.no_grad()
+def evaluate(network, stream: ProblemStream, batches: int) -> tuple[float, float, float, int]:
+    """(share of sequences with 0 bit errors, bit error rate, that share at the largest
+    difficulty (length, or items for recall), that difficulty)."""
+    perfect, wrong_bits, all_bits, difficulty = [], 0, 0, []
+    for index in range(batches):
+        batch = stream.batch(index).to_tensors()
+        inputs, targets, answer = to_sequences(batch)
+        wrong = ((network.run(inputs) > 0).float() != targets) & answer[..., None]
+        perfect.append(wrong.sum((1, 2)) == 0)
+        difficulty.append(batch["digits"])
+        wrong_bits += int(wrong.sum())
+        all_bits += int(answer.sum()) * BITS
+    perfect, difficulty = torch.cat(perfect).float(), torch.cat(difficulty)
+    hardest = int(difficulty.max())
+    at_hardest = float(perfect[difficulty == hardest].mean())
+    return float(perfect.mean()), wrong_bits / all_bits, at_hardest, hardest
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--network", required=True)
+    parser.add_argument("--task", choices=sorted(SCHEMES), default="copy")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--max-minutes", type=float, default=20)
+    parser.add_argument("--eval-every", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--record", action="store_true")
+    args = parser.parse_args()
+    torch.manual_seed(args.seed)
+    scheme = load_scheme(None, [f"generators=[{SCHEMES[args.task]}]", "name=" + args.task])
+    network = load_network(args.network, [f"input_size={INPUT_SIZE}", f"output_size={BITS}"])
+    optimizer = torch.optim.Adam(network.parameters(), lr=args.lr)
+    train = ProblemStream(scheme, "train", args.batch, args.seed)
+    test = ProblemStream(scheme, "test", 250, args.seed + 1)
+    ood = ProblemStream(scheme, "ood", 250, args.seed + 1)
+    start, training, step, solved = time.perf_counter(), 0.0, 0, None
+    while training < 60 * args.max_minutes:
+        tick = time.perf_counter()
+        inputs, targets, answer = to_sequences(train.batch(step).to_tensors())
+        logits = network.run(inputs)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[answer], targets[answer])
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(network.parameters(), 10.0)
+        optimizer.step()
+        step += 1
+        training += time.perf_counter() - tick
+        if step % args.eval_every == 0:
+            perfect, bit_errors, _, _ = evaluate(network, test, 4)
+            print(f"step {step} ({training / 60:.1f} min) loss {loss.item():.4f} held-out: "
+                  f"{perfect:.3f} perfect, bit error rate {bit_errors:.5f}", flush=True)  # fmt: skip
+            if perfect == 1.0:
+                solved = (step, training / 60)
+                break
+    perfect, bit_errors, _, _ = evaluate(network, test, 4)
+    ood_perfect, ood_bits, hardest_perfect, hardest = evaluate(network, ood, 4)
+    lines = [
+        "| network | task | parameters | steps (batch) | train min | held-out perfect | "
+        "held-out bit errors | ood perfect | ood bit errors | ood perfect at the hardest | "
+        "wall min |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {args.network} | {args.task} | {sum(p.numel() for p in network.parameters()):,} | "
+        f"{step} ({args.batch}) | {training / 60:.1f} | {perfect:.3f} | {bit_errors:.5f} | "
+        f"{ood_perfect:.3f} | {ood_bits:.5f} | {hardest_perfect:.3f} (at {hardest}) | "
+        f"{(time.perf_counter() - start) / 60:.1f} |",
+    ]
+    print("\n".join(lines))
+    print("reached 0 bit errors on 1000 held-out sequences" if solved else "not solved in time")
+    if args.record:
+        record("Memory networks on memory tasks", lines, f", {torch.get_num_threads()} threads")
+
+
+if __name__ == "__main__":
+    main()
