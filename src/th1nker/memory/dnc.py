@@ -19,7 +19,8 @@ from jaxtyping import Float
 from torch import Tensor
 
 from th1nker.memory import addressing
-from th1nker.memory.flags import MemoryFlags, gate, resolve_flags, strength
+from th1nker.memory.flags import MemoryFlags, gate, strength
+from th1nker.memory.heads import HeadMemory
 from th1nker.memory.state import Stateful
 
 
@@ -94,8 +95,10 @@ class DNCReader(Stateful):
         return gate(interface[:, self.width + 1], self.flags)
 
 
-class DNCMemory(Stateful):
+class DNCMemory(HeadMemory):
     """N slots of width W with `writes` write heads and `reads` read heads."""
+
+    name = "DNC memory"
 
     def __init__(
         self,
@@ -105,23 +108,7 @@ class DNCMemory(Stateful):
         writes: int = 1,
         flags: dict | MemoryFlags | None = None,
     ):
-        super().__init__()
-        if min(slots, width, reads, writes) < 1:
-            raise ValueError(
-                f"DNC memory: slots, width, reads, writes must be >= 1, got "
-                f"{slots}, {width}, {reads}, {writes}"
-            )
-        self.slots, self.width = slots, width
-        self.flags = resolve_flags(flags)
-        self.writers = torch.nn.ModuleList(
-            DNCWriter(slots, width, self.flags) for _ in range(writes)
-        )
-        self.readers = torch.nn.ModuleList(
-            DNCReader(slots, width, self.flags) for _ in range(reads)
-        )
-        self.interface_sizes = [h.interface_size for h in (*self.writers, *self.readers)]
-        self.interface_size = sum(self.interface_sizes)
-        self.output_size = reads * width
+        super().__init__(DNCWriter, DNCReader, slots, width, reads, writes, flags)
 
     def initial_state(self, batch_size: int, device: torch.device) -> DNCMemoryState:
         n = self.slots
@@ -144,14 +131,8 @@ class DNCMemory(Stateful):
         self, interface: Float[Tensor, "batch interface"]
     ) -> Float[Tensor, "batch reads_width"]:
         """One step: free, write, read. Returns the read vectors, concatenated."""
-        if interface.shape[-1] != self.interface_size:
-            raise ValueError(
-                f"DNC memory: interface has {interface.shape[-1]} features, expected "
-                f"{self.interface_size} (writers and readers' slices)"
-            )
+        write_slices, read_slices = self.split_interface(interface)
         state = self.require_state()
-        slices = interface.split(self.interface_sizes, dim=-1)
-        write_slices, read_slices = slices[: len(self.writers)], slices[len(self.writers) :]
         free_gates = torch.stack(
             [r.free_gate(s) for r, s in zip(self.readers, read_slices, strict=True)], dim=1
         )

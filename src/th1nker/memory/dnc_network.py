@@ -16,14 +16,14 @@ from torch import Tensor, nn
 
 from th1nker.memory.controllers import CONTROLLERS
 from th1nker.memory.dnc import DNCMemory
-from th1nker.memory.state import Stateful
+from th1nker.memory.state import Recurrent
 
 
 class ReadsState(TypedDict):
     reads: Float[Tensor, "batch reads_width"]
 
 
-class DNC(Stateful):
+class DNC(Recurrent):
     def __init__(
         self,
         input_size: int,
@@ -53,19 +53,6 @@ class DNC(Stateful):
         reads = self.memory(self.to_interface(h))
         self.state = ReadsState(reads=reads)
         return self.to_output(torch.cat((h, reads), dim=-1))
-
-    def run(
-        self, xs: Float[Tensor, "batch time input"], detach_every: int = 0
-    ) -> Float[Tensor, "batch time output"]:
-        """All steps of a sequence from a fresh state; with `detach_every` k, the state is cut
-        from the graph every k steps (truncated backpropagation through time)."""
-        self.init_state(xs.shape[0], xs.device)
-        outputs = []
-        for t in range(xs.shape[1]):
-            if detach_every and t and t % detach_every == 0:
-                self.detach_state()
-            outputs.append(self(xs[:, t]))
-        return torch.stack(outputs, dim=1)
 
 
 def _smoke() -> None:

@@ -44,7 +44,7 @@ from th1nker.memory.controllers import CONTROLLERS
 from th1nker.memory.dnc import DNCMemory
 from th1nker.memory.flags import MemoryFlags, gate
 from th1nker.memory.ntm import NTMMemory
-from th1nker.memory.state import Stateful
+from th1nker.memory.state import Recurrent
 
 MEMORIES = {"dnc": DNCMemory, "ntm": NTMMemory, "attention": AttentionMemory}
 CONTROLLER_TYPES = CONTROLLERS
@@ -109,7 +109,7 @@ def _output_width(name: str, spec: dict) -> int:
         raise ConfigError(f"modules.{name}: {error}") from None
 
 
-class Network(Stateful):
+class Network(Recurrent):
     """A built network: `forward(x_t)` is one step, `run(xs)` a whole sequence."""
 
     def __init__(self, spec: NetworkSpec, base_dir: Path = Path(".")):
@@ -222,18 +222,6 @@ class Network(Stateful):
             values[name] = out
         self.state = {name: values[name] for name in self.order}
         return values["output"]
-
-    def run(
-        self, xs: Float[Tensor, "batch time input"], detach_every: int = 0
-    ) -> Float[Tensor, "batch time output"]:
-        """All steps from a fresh state; `detach_every` k cuts the graph every k steps."""
-        self.init_state(xs.shape[0], xs.device)
-        outputs = []
-        for t in range(xs.shape[1]):
-            if detach_every and t and t % detach_every == 0:
-                self.detach_state()
-            outputs.append(self(xs[:, t]))
-        return torch.stack(outputs, dim=1)
 
 
 def load_network(path: str | Path, overrides: list[str] | None = None) -> Network:

@@ -19,7 +19,8 @@ from jaxtyping import Float
 from torch import Tensor
 
 from th1nker.memory import addressing
-from th1nker.memory.flags import MemoryFlags, gate, resolve_flags, sharpness, strength
+from th1nker.memory.flags import MemoryFlags, gate, sharpness, strength
+from th1nker.memory.heads import HeadMemory
 from th1nker.memory.state import Stateful
 
 SHIFTS = 3  # -1, 0, +1
@@ -88,8 +89,10 @@ class NTMWriter(NTMHead):
         return memory + weights[..., None] * add[:, None, :]
 
 
-class NTMMemory(Stateful):
+class NTMMemory(HeadMemory):
     """N slots of width W with `writes` write heads and `reads` read heads."""
+
+    name = "NTM memory"
 
     def __init__(
         self,
@@ -99,23 +102,7 @@ class NTMMemory(Stateful):
         writes: int = 1,
         flags: dict | MemoryFlags | None = None,
     ):
-        super().__init__()
-        if min(slots, width, reads, writes) < 1:
-            raise ValueError(
-                f"NTM memory: slots, width, reads, writes must be >= 1, got "
-                f"{slots}, {width}, {reads}, {writes}"
-            )
-        self.slots, self.width = slots, width
-        self.flags = resolve_flags(flags)
-        self.writers = torch.nn.ModuleList(
-            NTMWriter(slots, width, self.flags) for _ in range(writes)
-        )
-        self.readers = torch.nn.ModuleList(
-            NTMReader(slots, width, self.flags) for _ in range(reads)
-        )
-        self.interface_sizes = [h.interface_size for h in (*self.writers, *self.readers)]
-        self.interface_size = sum(self.interface_sizes)
-        self.output_size = reads * width
+        super().__init__(NTMWriter, NTMReader, slots, width, reads, writes, flags)
 
     def initial_state(self, batch_size: int, device: torch.device) -> NTMMemoryState:
         return NTMMemoryState(
@@ -125,16 +112,10 @@ class NTMMemory(Stateful):
     def forward(
         self, interface: Float[Tensor, "batch interface"]
     ) -> Float[Tensor, "batch reads_width"]:
-        if interface.shape[-1] != self.interface_size:
-            raise ValueError(
-                f"NTM memory: interface has {interface.shape[-1]} features, expected "
-                f"{self.interface_size}"
-            )
-        slices = interface.split(self.interface_sizes, dim=-1)
+        write_slices, read_slices = self.split_interface(interface)
         memory = self.require_state()["memory"]
-        for writer, piece in zip(self.writers, slices, strict=False):
+        for writer, piece in zip(self.writers, write_slices, strict=True):
             memory = writer.write(piece, memory)
-        read_slices = slices[len(self.writers) :]
         reads = [r.read(s, memory) for r, s in zip(self.readers, read_slices, strict=True)]
         self.state = NTMMemoryState(memory=memory)
         return torch.cat(reads, dim=-1)

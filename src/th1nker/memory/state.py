@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
+from jaxtyping import Float
 from torch import Tensor, nn
 
 
@@ -59,3 +60,18 @@ class Stateful(nn.Module):
         if self.state is None:
             raise RuntimeError(f"{type(self).__name__}: call init_state(batch_size) first")
         return self.state
+
+
+class Recurrent(Stateful):
+    """A Stateful whose `forward(x_t)` is one step; `run` applies it along a sequence."""
+
+    def run(self, xs: Float[Tensor, "batch time input"], detach_every: int = 0) -> Tensor:
+        """All steps of `xs` from a fresh state, outputs stacked on dim 1; with `detach_every`
+        k, the state is cut from the graph every k steps (truncated backpropagation)."""
+        self.init_state(xs.shape[0], xs.device)
+        outputs = []
+        for t in range(xs.shape[1]):
+            if detach_every and t and t % detach_every == 0:
+                self.detach_state()
+            outputs.append(self(xs[:, t]))
+        return torch.stack(outputs, dim=1)

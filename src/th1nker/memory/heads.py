@@ -1,0 +1,54 @@
+"""What memories with read and write heads share: building the heads and splitting the
+controller's interface vector among them."""
+
+from __future__ import annotations
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from th1nker.memory.flags import MemoryFlags, resolve_flags
+from th1nker.memory.state import Stateful
+
+
+class HeadMemory(Stateful):
+    """N slots of width W with `writes` writer and `reads` reader heads (classes given by the
+    subclass), validated flags, and the interface layout: writers' slices, then readers'."""
+
+    name = "memory"
+
+    def __init__(
+        self,
+        writer: type,
+        reader: type,
+        slots: int,
+        width: int,
+        reads: int,
+        writes: int,
+        flags: dict | MemoryFlags | None,
+    ):
+        super().__init__()
+        if min(slots, width, reads, writes) < 1:
+            raise ValueError(
+                f"{self.name}: slots, width, reads, writes must be >= 1, got "
+                f"{slots}, {width}, {reads}, {writes}"
+            )
+        self.slots, self.width = slots, width
+        self.flags = resolve_flags(flags)
+        self.writers = torch.nn.ModuleList(writer(slots, width, self.flags) for _ in range(writes))
+        self.readers = torch.nn.ModuleList(reader(slots, width, self.flags) for _ in range(reads))
+        self.interface_sizes = [h.interface_size for h in (*self.writers, *self.readers)]
+        self.interface_size = sum(self.interface_sizes)
+        self.output_size = reads * width
+
+    def split_interface(
+        self, interface: Float[Tensor, "batch interface"]
+    ) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+        """(writers' slices, readers' slices); a clear error for a wrong width."""
+        if interface.shape[-1] != self.interface_size:
+            raise ValueError(
+                f"{self.name}: interface has {interface.shape[-1]} features, expected "
+                f"{self.interface_size} (writers' and readers' slices)"
+            )
+        slices = interface.split(self.interface_sizes, dim=-1)
+        return slices[: len(self.writers)], slices[len(self.writers) :]
