@@ -100,15 +100,7 @@ class DNCMemory(HeadMemory):
 
     name = "DNC memory"
 
-    def __init__(
-        self,
-        slots: int = 16,
-        width: int = 16,
-        reads: int = 1,
-        writes: int = 1,
-        flags: dict | MemoryFlags | None = None,
-    ):
-        super().__init__(DNCWriter, DNCReader, slots, width, reads, writes, flags)
+    writer, reader = DNCWriter, DNCReader
 
     def initial_state(self, batch_size: int, device: torch.device) -> DNCMemoryState:
         n = self.slots

@@ -12,20 +12,21 @@ from th1nker.memory.state import Stateful
 
 
 class HeadMemory(Stateful):
-    """N slots of width W with `writes` writer and `reads` reader heads (classes given by the
-    subclass), validated flags, and the interface layout: writers' slices, then readers'."""
+    """N slots of width W with `writes` writer and `reads` reader heads (their classes are the
+    subclass's `writer` and `reader`), validated flags, and the interface layout: writers'
+    slices, then readers'."""
 
-    name = "memory"
+    name: str = "memory"
+    writer: type
+    reader: type
 
     def __init__(
         self,
-        writer: type,
-        reader: type,
-        slots: int,
-        width: int,
-        reads: int,
-        writes: int,
-        flags: dict | MemoryFlags | None,
+        slots: int = 16,
+        width: int = 16,
+        reads: int = 1,
+        writes: int = 1,
+        flags: dict | MemoryFlags | None = None,
     ):
         super().__init__()
         if min(slots, width, reads, writes) < 1:
@@ -35,8 +36,12 @@ class HeadMemory(Stateful):
             )
         self.slots, self.width = slots, width
         self.flags = resolve_flags(flags)
-        self.writers = torch.nn.ModuleList(writer(slots, width, self.flags) for _ in range(writes))
-        self.readers = torch.nn.ModuleList(reader(slots, width, self.flags) for _ in range(reads))
+        self.writers = torch.nn.ModuleList(
+            self.writer(slots, width, self.flags) for _ in range(writes)
+        )
+        self.readers = torch.nn.ModuleList(
+            self.reader(slots, width, self.flags) for _ in range(reads)
+        )
         self.interface_sizes = [h.interface_size for h in (*self.writers, *self.readers)]
         self.interface_size = sum(self.interface_sizes)
         self.output_size = reads * width

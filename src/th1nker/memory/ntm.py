@@ -94,15 +94,7 @@ class NTMMemory(HeadMemory):
 
     name = "NTM memory"
 
-    def __init__(
-        self,
-        slots: int = 16,
-        width: int = 16,
-        reads: int = 1,
-        writes: int = 1,
-        flags: dict | MemoryFlags | None = None,
-    ):
-        super().__init__(NTMWriter, NTMReader, slots, width, reads, writes, flags)
+    writer, reader = NTMWriter, NTMReader
 
     def initial_state(self, batch_size: int, device: torch.device) -> NTMMemoryState:
         return NTMMemoryState(
