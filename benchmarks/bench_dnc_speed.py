@@ -17,7 +17,7 @@ import time
 import torch
 from common import record
 
-from th1nker.memory.dnc_network import DNC
+from th1nker.memory.dnc_network import dnc_network
 
 
 def median_seconds(steps: list, repeats: int) -> list[float]:
@@ -47,7 +47,7 @@ def main() -> None:
     torch.manual_seed(0)
     size = 10
     xs = torch.randn(args.batch, args.length, size)
-    ours = DNC(size, size, args.hidden, "lstm", args.slots, args.width, args.reads, 1)
+    ours = dnc_network(size, size, args.hidden, "lstm", args.slots, args.width, args.reads, 1)
     reference = ReferenceDNC(
         input_size=size,
         hidden_size=args.hidden,

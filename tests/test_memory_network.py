@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from th1nker.memory.controllers import CONTROLLERS
-from th1nker.memory.dnc_network import DNC
+from th1nker.memory.dnc_network import dnc_network
 
 
 @pytest.mark.parametrize("name", sorted(CONTROLLERS))
@@ -28,7 +28,7 @@ def test_controllers_keep_their_state_in_the_dict(name):
 
 def test_a_dnc_runs_over_a_sequence_and_truncates_gradients():
     torch.manual_seed(0)
-    dnc = DNC(input_size=5, output_size=3, hidden=16, slots=6, width=4, reads=2)
+    dnc = dnc_network(input_size=5, output_size=3, hidden=16, slots=6, width=4, reads=2)
     xs = torch.randn(2, 6, 5, requires_grad=True)
     out = dnc.run(xs)
     assert out.shape == (2, 6, 3)
@@ -43,7 +43,7 @@ def test_a_dnc_learns_to_recall_its_first_input():
     """A small learning check: output the first input vector at the last step (needs memory or
     the controller's state over 5 steps)."""
     torch.manual_seed(0)
-    dnc = DNC(input_size=4, output_size=4, hidden=32, slots=8, width=8)
+    dnc = dnc_network(input_size=4, output_size=4, hidden=32, slots=8, width=8)
     optimizer = torch.optim.Adam(dnc.parameters(), lr=3e-3)
     for _ in range(300):
         bits = torch.randint(0, 2, (32, 5, 4)).float()
@@ -62,4 +62,4 @@ def test_unknown_controller_is_a_clear_error():
     with pytest.raises(
         ValueError, match="controller .rnn. is not one of lstm, gru, mlp, transformer"
     ):
-        DNC(3, 3, controller="rnn")
+        dnc_network(3, 3, controller="rnn")

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from th1nker.models.th1nker import Th1nker
-from th1nker.tasks.checking import Verdict, answer_tokens, check_answer, decode_factorization
+from th1nker.tasks.checking import answer_tokens, check_batch, decode_factorization
 from th1nker.tasks.generators import decimal
 from th1nker.tasks.notation import encode_problems
 from th1nker.tasks.numbers import MalformedNumber, decode_number, format_in_base
@@ -58,16 +58,6 @@ def _written_in_base(task: str, tokens: list[int], out_base: int) -> str:
         return ""
 
 
-def _verdict(batch: dict[str, torch.Tensor], row: int, output: list[int]) -> Verdict:
-    return check_answer(
-        TASKS[int(batch["task"][row])],
-        batch["input_ids"][row][batch["input_mask"][row]].tolist(),
-        batch["target_ids"][row][batch["target_mask"][row]].tolist(),
-        output,
-        int(batch["out_base"][row]),
-    )
-
-
 @torch.no_grad()
 def solve(model: Th1nker, problems: list[str], base: int = 10, trace: bool = False):
     """Solutions of `problems` (all in one batch); raises NotationError for unreadable ones."""
@@ -83,20 +73,20 @@ def solve(model: Th1nker, problems: list[str], base: int = 10, trace: bool = Fal
         max_answer=batch["target_ids"].shape[1] + 4,
         trace=trace,
     ).cpu()
+    rows = torch.arange(len(problems))
+    finals = outputs[steps - 1, rows] if trace else outputs[0]
+    verdicts = check_batch(batch, finals)
+    per_step = [check_batch(batch, step_outputs) for step_outputs in outputs] if trace else []
     solutions = []
     for i, problem in enumerate(problems):
-        own_steps = int(steps[i])
-        final = outputs[own_steps - 1 if trace else 0, i].tolist()
-        verdict = _verdict(batch, i, final)
+        own_steps, verdict = int(steps[i]), verdicts[i]
         task, out_base = TASKS[int(batch["task"][i])], int(batch["out_base"][i])
-        history = None
-        if trace:
-            history = [_verdict(batch, i, outputs[s, i].tolist()).value for s in range(own_steps)]
+        history = [per_step[s][i].value for s in range(own_steps)] if trace else None
         solutions.append(
             Solution(
                 problem=problem,
                 answer=verdict.value,
-                answer_in_base=_written_in_base(task, answer_tokens(final), out_base),
+                answer_in_base=_written_in_base(task, answer_tokens(finals[i].tolist()), out_base),
                 out_base=out_base,
                 correct=verdict.correct,
                 expected=expected[i],

@@ -47,8 +47,8 @@ from th1nker.memory.ntm import NTMMemory
 from th1nker.memory.state import Recurrent
 
 MEMORIES = {"dnc": DNCMemory, "ntm": NTMMemory, "attention": AttentionMemory}
-CONTROLLER_TYPES = CONTROLLERS
 STATELESS = {"mlp", "attention"}  # a loop must pass through a module not in this set
+GATE_FLAGS = MemoryFlags()  # `gate` connections use the default (sigmoid) gate
 
 
 def _as_list(value):
@@ -81,11 +81,11 @@ def _module_spec(name: str, spec: dict, base_dir: Path) -> dict:
         parent, _ = read_yaml(parent_path, {}, (), f"module {name} extends")
         spec = {**_module_spec(name, parent, parent_path.parent), **spec}
     kind = spec.get("type")
-    known = {**MEMORIES, **CONTROLLER_TYPES}
+    known = {**MEMORIES, **CONTROLLERS}
     if kind not in known:
         raise ConfigError(f"modules.{name}.type: {kind!r} is not one of {', '.join(known)}")
     allowed = [p for p in inspect.signature(known[kind].__init__).parameters if p != "self"]
-    if kind in CONTROLLER_TYPES:
+    if kind in CONTROLLERS:
         allowed.remove("input_size")  # from the connections
     unknown = sorted(set(spec) - {"type", *allowed})
     if unknown:
@@ -99,7 +99,7 @@ def _module_spec(name: str, spec: dict, base_dir: Path) -> dict:
 def _output_width(name: str, spec: dict) -> int:
     """What a module outputs per step: a controller's `hidden`, a memory's read vectors."""
     params = {k: v for k, v in spec.items() if k != "type"}
-    if spec["type"] in CONTROLLER_TYPES:
+    if spec["type"] in CONTROLLERS:
         if not isinstance(params.get("hidden"), int) or params["hidden"] < 1:
             raise ConfigError(f"modules.{name}.hidden: a controller needs hidden >= 1")
         return params["hidden"]
@@ -153,7 +153,7 @@ class Network(Recurrent):
     def _check_loops(self, specs: dict[str, dict]) -> None:
         for target in [*self.order, "output"]:
             position = self.order.index(target) if target != "output" else len(self.order)
-            for source, _ in [(s, None) for s in self.inputs[target]] + self.merges[target]:
+            for source in self.inputs[target] + [s for s, _ in self.merges[target]]:
                 if source == "input" or self.order.index(source) < position:
                     continue
                 if specs[source]["type"] in STATELESS:
@@ -172,9 +172,9 @@ class Network(Recurrent):
     def _build(self, name: str, spec: dict) -> None:
         kind = spec["type"]
         params = {k: v for k, v in spec.items() if k != "type"}
-        cls = {**MEMORIES, **CONTROLLER_TYPES}[kind]
+        cls = {**MEMORIES, **CONTROLLERS}[kind]
         try:
-            if kind in CONTROLLER_TYPES:
+            if kind in CONTROLLERS:
                 block = cls(input_size=self._input_width(name), **params)
             else:
                 block = cls(**params)
@@ -203,7 +203,6 @@ class Network(Recurrent):
     def forward(self, x: Float[Tensor, "batch input"]) -> Float[Tensor, "batch output"]:
         previous = self.require_state()
         values = {"input": x}
-        flags = MemoryFlags()
         for name in [*self.order, "output"]:
             joined = torch.cat([values.get(s, previous.get(s)) for s in self.inputs[name]], -1)
             if name == "output":
@@ -217,7 +216,8 @@ class Network(Recurrent):
                 if op == "residual":
                     out = out + bypass
                 else:
-                    g = gate(self.gates[f"{name}<-{source}"](torch.cat((out, bypass), -1)), flags)
+                    mixed = self.gates[f"{name}<-{source}"](torch.cat((out, bypass), -1))
+                    g = gate(mixed, GATE_FLAGS)
                     out = g * out + (1 - g) * bypass
             values[name] = out
         self.state = {name: values[name] for name in self.order}

@@ -88,13 +88,9 @@ class Th1nker(nn.Module):
         ordinals = ordinal(input_ids).clamp(max=self.config.max_numbers)
         values = self.embed(input_ids) + self.ordinal_embed(ordinals)
         offset = torch.zeros(input_ids.shape[0], dtype=torch.long, device=input_ids.device)
-        if (
-            self.training
-            and self.config.position_offset
-            and self.config.positional == "significance"
-        ):
-            offset = torch.randint_like(offset, 0, self.config.position_offset + 1)
         if self.config.positional == "significance":
+            if self.training and self.config.position_offset:
+                offset = torch.randint_like(offset, 0, self.config.position_offset + 1)
             positions = torch.where(
                 number_digits(input_ids), significance(input_ids) + offset[:, None], 0
             )

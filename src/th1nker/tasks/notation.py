@@ -15,15 +15,14 @@ import re
 import numpy as np
 
 from th1nker.tasks.generators import Problems
-from th1nker.tasks.generators.arithmetic import ArithmeticProblems, evaluate
+from th1nker.tasks.generators.arithmetic import ArithmeticProblems, evaluate, power_factors
 from th1nker.tasks.generators.base_convert import BaseConvertProblems
 from th1nker.tasks.generators.factorize import FactorizeProblems
-from th1nker.tasks.numbers import MAX_BASE, MIN_BASE
+from th1nker.tasks.numbers import ALPHANUMERIC, MAX_BASE, MIN_BASE
 from th1nker.tasks.scheme import TASKS
 from th1nker.tasks.stream import ProblemBatch, merge_rows
 from th1nker.tasks.vocab import OPERATOR_IDS
 
-DIGIT_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"
 MAX_FACTORIZE = 10**12  # trial division builds the reference factorization
 MAX_EXPONENT = 1000
 _FACTOR = re.compile(r"^\s*factori[sz]e?\s+(\S+)\s*$|^\s*factor\s+(\S+)\s*$", re.IGNORECASE)
@@ -36,7 +35,7 @@ class NotationError(ValueError):
 
 
 def parse_int(text: str, base: int, problem: str) -> int:
-    allowed = DIGIT_CHARS[:base]
+    allowed = ALPHANUMERIC[:base]
     bad = [c for c in text.lower() if c not in allowed]
     if not text or bad:
         raise NotationError(
@@ -79,26 +78,23 @@ def _arithmetic(problem: str, base: int) -> ArithmeticProblems:
             raise NotationError(f"{problem!r}: a^b^c is not part of the task language")
         if op in "/%" and values[k + 1] == 0:
             raise NotationError(f"{problem!r}: division by zero")
-    _check_exact_divisions(problem, values, ops)
+        if op == "^" and values[k + 1] > MAX_EXPONENT:
+            raise NotationError(f"{problem!r}: exponents go up to {MAX_EXPONENT}")
     operands = np.array([values], dtype=object)
     op_ids = np.array([[OPERATOR_IDS[op] for op in ops]], dtype=np.int64).reshape(1, len(ops))
+    _check_exact_divisions(problem, power_factors(operands, op_ids)[0], ops)
     n_operands = np.array([len(values)])
     return ArithmeticProblems(operands, op_ids, n_operands, evaluate(operands, op_ids, n_operands))
 
 
-def _check_exact_divisions(problem: str, values: list[int], ops: list[str]) -> None:
-    """`/` must divide its term exactly (the task language has no fractions in arithmetic)."""
-    factors, joins = [values[0]], []
-    for op, value in zip(ops, values[1:], strict=True):
-        if op == "^":
-            if value > MAX_EXPONENT:
-                raise NotationError(f"{problem!r}: exponents go up to {MAX_EXPONENT}")
-            factors[-1] = factors[-1] ** value
-        else:
-            joins.append(op)
-            factors.append(value)
+def _check_exact_divisions(problem: str, factors, ops: list[str]) -> None:
+    """`/` must divide its term exactly (the task language has no fractions in arithmetic).
+
+    `factors`: each operand slot's value with powers applied (`power_factors`)."""
     term = factors[0]
-    for op, factor in zip(joins, factors[1:], strict=True):
+    for op, factor in zip(ops, factors[1:], strict=True):
+        if op == "^":  # the exponent's slot: already inside the power factor
+            continue
         if op in "+-":
             term = factor
         elif op == "/" and term % factor:
@@ -111,7 +107,7 @@ def _check_exact_divisions(problem: str, values: list[int], ops: list[str]) -> N
 
 def parse_problem(problem: str, base: int = 10) -> tuple[Problems, int]:
     """(the problem as a one-row Problems of its generator, its output base)."""
-    if not MIN_BASE <= base <= len(DIGIT_CHARS):
+    if not MIN_BASE <= base <= len(ALPHANUMERIC):
         raise NotationError(f"base {base}: plain notation supports bases 2..36")
     if match := _FACTOR.match(problem):
         number = parse_int(match.group(1) or match.group(2), base, problem)

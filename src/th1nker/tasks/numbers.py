@@ -22,7 +22,7 @@ from fractions import Fraction
 from th1nker.tasks.vocab import BASE, N_DIGITS, NEG, POINT, token_name
 
 MIN_BASE, MAX_BASE = 2, 256
-_ALPHANUMERIC = "0123456789abcdefghijklmnopqrstuvwxyz"
+ALPHANUMERIC = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 class MalformedNumber(ValueError):
@@ -137,6 +137,6 @@ def format_in_base(value: int, base: int) -> str:
     check_base(base)
     digits = _integer_digits_lsd_first(abs(value), base)[::-1]
     sign = "-" if value < 0 else ""
-    if base <= len(_ALPHANUMERIC):
-        return sign + "".join(_ALPHANUMERIC[d] for d in digits)
+    if base <= len(ALPHANUMERIC):
+        return sign + "".join(ALPHANUMERIC[d] for d in digits)
     return sign + ":".join(str(d) for d in digits)

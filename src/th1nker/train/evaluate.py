@@ -51,7 +51,8 @@ class EvalResult:
 
 
 def _sorted_values(values: list[str]) -> list[str]:
-    return sorted(values, key=lambda v: (not v.lstrip("-").isdigit(), int(v) if v.isdigit() else v))
+    """Numbers in numeric order, then names in alphabetical order."""
+    return sorted(values, key=lambda v: (not v.isdigit(), int(v) if v.isdigit() else 0, v))
 
 
 @torch.no_grad()

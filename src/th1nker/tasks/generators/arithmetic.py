@@ -113,7 +113,7 @@ def _anchor_divisions(ops: Int[np.ndarray, "n joins"]) -> Int[np.ndarray, "n joi
     return anchors
 
 
-def _factors(operands, ops) -> Shaped[np.ndarray, "n slots"]:
+def power_factors(operands, ops) -> Shaped[np.ndarray, "n slots"]:
     """The value each operand slot contributes: x**e for a power base, else x."""
     n = len(operands)
     if not (ops == _POW).any():
@@ -125,7 +125,7 @@ def _factors(operands, ops) -> Shaped[np.ndarray, "n slots"]:
 
 def evaluate(operands, ops, n_operands) -> Shaped[np.ndarray, " n"]:
     """Exact value of every expression (object arrays of Python ints), standard precedence."""
-    factors = _factors(operands, ops)
+    factors = power_factors(operands, ops)
     total = np.zeros(len(operands), dtype=object)
     sign = np.ones(len(operands), dtype=object)
     term = factors[:, 0]
@@ -173,7 +173,7 @@ def sample_arithmetic(
             column = np.where(exponent, powers, column)
         operands[:, k] = column
     operands[inactive] = 0
-    factors = _factors(operands, ops)
+    factors = power_factors(operands, ops)
     for k in range(1, slots):
         rows = np.flatnonzero(anchors[:, k - 1] >= 0)
         operands[rows, anchors[rows, k - 1]] *= factors[rows, k]
