@@ -1,6 +1,8 @@
-"""Drawing problems for the tests as plain per-row records."""
+"""Drawing problems for the tests as plain per-row records; a tiny Th1nker and its batches."""
 
 from __future__ import annotations
+
+import torch
 
 from th1nker.tasks.scheme import TaskScheme, load_scheme
 from th1nker.tasks.stream import ProblemStream
@@ -21,3 +23,18 @@ def records(task_scheme: TaskScheme | list[str], n: int, split="train", seed=0, 
         out += stream.batch(index).records(split)
         index += 1
     return out[:n]
+
+
+TINY_MODEL = {"dim": 32, "n_layers": 1, "n_heads": 2, "latent": 8, "mem_cache_size": 16}
+
+
+def arithmetic_batch(n=16, seed=0, index=0) -> dict[str, torch.Tensor]:
+    """A tensor batch of 1..3-digit additions and subtractions."""
+    small = scheme(generators=[{"type": "arithmetic", "operations": "+-", "digits": [1, 3]}])
+    return ProblemStream(small, "train", n, seed).batch(index).to_tensors()
+
+
+def run_model(m, b, steps: int | torch.Tensor = 2):
+    """The model's teacher-forced output on batch `b`, every row thinking `steps` steps."""
+    steps = torch.full((len(b["task"]),), steps) if isinstance(steps, int) else steps
+    return m(b["input_ids"], b["input_mask"], b["target_ids"], steps)

@@ -74,6 +74,25 @@ def test_reading_forward_through_the_links_returns_the_write_order():
     assert int(backward[0].argmax()) == 3
 
 
+def test_two_writers_take_different_slots_and_link_in_writer_order():
+    """Writers write one after another within a step: the second allocates around the first,
+    and the links run writer 1 -> writer 2 -> writer 1 of the next step."""
+    memory = DNCMemory(slots=6, width=6, reads=1, writes=2)
+    memory.init_state(1)
+    vectors = torch.eye(6)
+    for k in (0, 2):
+        step(memory, writer_slice(6, vector=vectors[k]), writer_slice(6, vector=vectors[k + 1]),
+             reader_slice(6))  # fmt: skip
+        first, second = (int(w.state["weights"][0].argmax()) for w in memory.writers)
+        assert first != second
+    idle = (writer_slice(6, write=-BIG), writer_slice(6, write=-BIG))
+    read = step(memory, *idle, reader_slice(6, key=vectors[0]))
+    order = [int(read[0].argmax())]
+    for _ in range(3):
+        order.append(int(step(memory, *idle, reader_slice(6, mode="forward"))[0].argmax()))
+    assert order == [0, 1, 2, 3]
+
+
 def test_erase_clears_a_slot():
     memory = DNCMemory(slots=4, width=3, reads=1, writes=1)
     memory.init_state(1)

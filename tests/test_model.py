@@ -2,41 +2,23 @@
 
 import pytest
 import torch
+from helpers import TINY_MODEL, arithmetic_batch, run_model
 
 from th1nker.memory.latent import LatentMemory
 from th1nker.models.config import ModelConfig
 from th1nker.models.th1nker import Th1nker, deep_supervision_loss, exact_match
-from th1nker.tasks.scheme import TaskScheme
-from th1nker.tasks.stream import ProblemStream
 from th1nker.tasks.vocab import EOS, PAD, VOCAB_SIZE
-
-TINY = {"dim": 32, "n_layers": 1, "n_heads": 2, "latent": 8, "mem_cache_size": 16}
-
-
-def small_scheme() -> TaskScheme:
-    return TaskScheme.model_validate(
-        {"generators": [{"type": "arithmetic", "operations": "+-", "digits": [1, 3]}]}
-    )
-
-
-def batch(n=16, seed=0, index=0):
-    return ProblemStream(small_scheme(), "train", n, seed).batch(index).to_tensors()
 
 
 def model(**fields) -> Th1nker:
     torch.manual_seed(0)
-    return Th1nker(ModelConfig(**{**TINY, **fields}))
-
-
-def run(m: Th1nker, b, steps: int | torch.Tensor = 2):
-    steps = torch.full((len(b["task"]),), steps) if isinstance(steps, int) else steps
-    return m(b["input_ids"], b["input_mask"], b["target_ids"], steps)
+    return Th1nker(ModelConfig(**{**TINY_MODEL, **fields}))
 
 
 @pytest.mark.parametrize("decoder", ["autoregressive", "parallel"])
 def test_output_shapes(decoder):
-    b = batch()
-    out = run(model(decoder=decoder), b, 3)
+    b = arithmetic_batch()
+    out = run_model(model(decoder=decoder), b, 3)
     n, width = b["target_ids"].shape
     assert out.logits.shape == (3, n, width, VOCAB_SIZE)
     assert out.active.shape == (3, n) and bool(out.active.all())
@@ -44,22 +26,22 @@ def test_output_shapes(decoder):
 
 def test_input_padding_changes_nothing():
     m = model().eval()
-    b = batch()
+    b = arithmetic_batch()
     padded = dict(b)
     extra = torch.full((len(b["task"]), 5), PAD)
     padded["input_ids"] = torch.cat((b["input_ids"], extra), dim=1)
     padded["input_mask"] = torch.cat((b["input_mask"], torch.zeros_like(extra, dtype=bool)), dim=1)
-    torch.testing.assert_close(run(m, b).logits, run(m, padded).logits)
+    torch.testing.assert_close(run_model(m, b).logits, run_model(m, padded).logits)
 
 
 def test_autoregressive_queries_are_causal():
     """Changing a later answer token does not change the logits of earlier positions."""
     m = model().eval()
-    b = batch()
+    b = arithmetic_batch()
     changed = dict(b)
     changed["target_ids"] = b["target_ids"].clone()
     changed["target_ids"][:, -1] = 7
-    before, after = run(m, b).logits, run(m, changed).logits
+    before, after = run_model(m, b).logits, run_model(m, changed).logits
     torch.testing.assert_close(before[:, :, :-1], after[:, :, :-1])
 
 
@@ -76,7 +58,7 @@ def test_memory_appends_and_evicts_oldest_first():
 
 def test_thinking_fills_memory_up_to_its_size():
     m = model(mem_cache_size=20)
-    b = batch(4)
+    b = arithmetic_batch(4)
     inputs = m.encode_input(b["input_ids"], b["input_mask"])
     latents = m.init_latent(4)
     memory = m.init_kv_cache(latents)
@@ -91,9 +73,9 @@ def test_thinking_fills_memory_up_to_its_size():
 
 
 def test_deep_supervision_gives_a_loss_per_step_and_respects_row_steps():
-    b = batch()
+    b = arithmetic_batch()
     steps = torch.tensor([1, 3] * 8)
-    out = run(model(), b, steps)
+    out = run_model(model(), b, steps)
     assert out.active[:, 0].tolist() == [True, False, False]
     assert out.active[:, 1].tolist() == [True, True, True]
     loss, per_step = deep_supervision_loss(out, b["target_ids"], b["target_mask"])
@@ -109,7 +91,7 @@ def test_deep_supervision_gives_a_loss_per_step_and_respects_row_steps():
 
 @pytest.mark.parametrize("truncate", [False, True])
 def test_truncated_gradients_stop_at_step_boundaries(truncate):
-    b = batch(4)
+    b = arithmetic_batch(4)
     m = model(truncate_gradients=truncate)
     (first, _), (second, _) = m.think(b["input_ids"], b["input_mask"], torch.full((4,), 2))
     (grad,) = torch.autograd.grad(second.sum(), first, allow_unused=True)
@@ -119,7 +101,7 @@ def test_truncated_gradients_stop_at_step_boundaries(truncate):
 def test_greedy_decoding_agrees_with_teacher_forcing():
     """Generated answers have eos then pad, and when the teacher-forced argmax is exactly right
     the decoded answer equals the target."""
-    b = batch(64)
+    b = arithmetic_batch(64)
     m = model().eval()
     steps = torch.full((64,), 2)
     answers = m.generate(b["input_ids"], b["input_mask"], steps, b["target_ids"].shape[1])[0]
@@ -134,17 +116,17 @@ def test_greedy_decoding_agrees_with_teacher_forcing():
 
 def test_a_tiny_model_overfits_a_fixed_batch():
     torch.manual_seed(0)
-    b = batch(16)
+    b = arithmetic_batch(16)
     m = model()
     optimizer = torch.optim.AdamW(m.parameters(), lr=3e-3)
     steps = torch.full((16,), 2)
     for _ in range(300):
-        out = run(m, b, steps)
+        out = run_model(m, b, steps)
         loss, _ = deep_supervision_loss(out, b["target_ids"], b["target_mask"])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    out = run(m.eval(), b, steps)
+    out = run_model(m.eval(), b, steps)
     assert exact_match(out, b["target_ids"], b["target_mask"], steps).all()
     answers = m.generate(b["input_ids"], b["input_mask"], steps, b["target_ids"].shape[1])[0]
     width = b["target_ids"].shape[1]
@@ -163,19 +145,19 @@ def test_bad_model_configs_are_refused_with_the_field_named():
         ModelConfig(steps=5, max_steps=3)
     with pytest.raises(ValueError, match="input_cache_size"):
         m = model(input_cache_size=4)
-        b = batch()
-        run(m, b)
+        b = arithmetic_batch()
+        run_model(m, b)
 
 
 def test_parallel_slots_refuse_answers_longer_than_the_slots():
-    b = batch()
+    b = arithmetic_batch()
     with pytest.raises(ValueError, match="do not fit model.answer_slots 2"):
-        run(model(decoder="parallel", answer_slots=2), b)
+        run_model(model(decoder="parallel", answer_slots=2), b)
 
 
 def test_random_offsets_only_in_training_and_only_for_digits():
     m = model(position_offset=16)
-    b = batch(64)
+    b = arithmetic_batch(64)
     train_inputs = m.encode_input(b["input_ids"], b["input_mask"])
     eval_inputs = m.eval().encode_input(b["input_ids"], b["input_mask"])
     assert (eval_inputs["offset"] == 0).all() and train_inputs["offset"].max() > 0

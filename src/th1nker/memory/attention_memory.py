@@ -18,7 +18,9 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
+from th1nker.config_files import ConfigError
 from th1nker.memory.flags import MemoryFlags, resolve_flags
+from th1nker.memory.readout import ReadOut
 from th1nker.memory.state import Stateful
 
 
@@ -69,17 +71,20 @@ class AttentionMemory(Stateful):
                              f"{width}, {reads}")  # fmt: skip
         key_width = key_width or width
         self.flags = resolve_flags(flags)
+        if "init" in self.flags.model_fields_set:
+            raise ConfigError("attention memory: flag init does not apply (its slots are learned)")
         self.keys = nn.Parameter(torch.randn(slots, key_width) / math.sqrt(key_width))
         self.values = nn.Parameter(torch.randn(slots, width) / math.sqrt(width))
         self.readers = nn.ModuleList(
             AttentionReader(slots, key_width, self.flags) for _ in range(reads)
         )
         self.interface_size = reads * key_width
-        self.output_size = reads * width
+        self.readout = ReadOut(reads, width, self.interface_size, self.flags)
+        self.output_size = self.readout.size
 
     def forward(
         self, interface: Float[Tensor, "batch interface"]
-    ) -> Float[Tensor, "batch reads_width"]:
+    ) -> Float[Tensor, "batch output"]:
         if interface.shape[-1] != self.interface_size:
             raise ValueError(
                 f"attention memory: interface has {interface.shape[-1]} features, expected "
@@ -89,7 +94,7 @@ class AttentionMemory(Stateful):
         reads = [
             r.read(q, self.keys, self.values) for r, q in zip(self.readers, queries, strict=True)
         ]
-        return torch.cat(reads, dim=-1)
+        return self.readout(torch.cat(reads, dim=-1), interface)
 
 
 def _smoke() -> None:

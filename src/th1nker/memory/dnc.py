@@ -105,7 +105,7 @@ class DNCMemory(HeadMemory):
     def initial_state(self, batch_size: int, device: torch.device) -> DNCMemoryState:
         n = self.slots
         state = DNCMemoryState(
-            memory=torch.full((batch_size, n, self.width), 1e-6, device=device),
+            memory=self.fresh_memory(batch_size, device),
             usage=torch.zeros(batch_size, n, device=device),
             link=torch.zeros(batch_size, n, n, device=device),
             precedence=torch.zeros(batch_size, n, device=device),
@@ -121,8 +121,9 @@ class DNCMemory(HeadMemory):
 
     def forward(
         self, interface: Float[Tensor, "batch interface"]
-    ) -> Float[Tensor, "batch reads_width"]:
-        """One step: free, write, read. Returns the read vectors, concatenated."""
+    ) -> Float[Tensor, "batch output"]:
+        """One step: free, write, read. Returns the read vectors, concatenated, read out by the
+        flags (`ReadOut`)."""
         write_slices, read_slices = self.split_interface(interface)
         state = self.require_state()
         free_gates = torch.stack(
@@ -146,7 +147,7 @@ class DNCMemory(HeadMemory):
                 [r.state["weights"] for r in self.readers], 1
             )
         self.state = memory
-        return reads
+        return self.readout(reads, interface)
 
     def _read(
         self, read_slices: tuple[Tensor, ...], memory: DNCMemoryState

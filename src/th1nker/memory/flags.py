@@ -10,6 +10,13 @@
 - `gate_slope` (5.0): slope of steep_sigmoid and of the heaviside's surrogate gradient.
 - `debug` (false): keep the last weightings in the state (`debug_read_weights`,
   `debug_write_weights`, [batch, heads, slots]) for inspection.
+- `init` ("constant"): the starting contents of a writable memory (DNC, NTM): constant (1e-6
+  everywhere, as in the paper), random (normal, std 0.01, from torch's seeded generator) or
+  learned (a parameter [slots, width], the same for every row).
+- `normalize` ("none"): normalize each read vector over its width: none | layer | rms.
+- `dropout` (0.0): dropout on the read vectors (training only).
+- `pass_through` (false): the memory's output is its reads followed by its interface input, so
+  what the memory was sent bypasses it.
 
 An unknown flag or a bad value is an error naming the flag and the allowed values.
 """
@@ -36,6 +43,10 @@ class MemoryFlags(BaseModel):
     gate: Literal["sigmoid", "steep_sigmoid", "heaviside"] = "sigmoid"
     gate_slope: float = Field(5.0, gt=0)
     debug: bool = False
+    init: Literal["constant", "random", "learned"] = "constant"
+    normalize: Literal["none", "layer", "rms"] = "none"
+    dropout: float = Field(0.0, ge=0, lt=1)
+    pass_through: bool = False
 
 
 def resolve_flags(flags: dict | MemoryFlags | None) -> MemoryFlags:

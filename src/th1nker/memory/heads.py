@@ -1,5 +1,6 @@
-"""What memories with read and write heads share: building the heads and splitting the
-controller's interface vector among them."""
+"""What memories with read and write heads share: building the heads, splitting the
+controller's interface vector among them, the starting contents (`init` flag) and the read-out
+(`normalize`, `dropout`, `pass_through` flags)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from th1nker.memory.flags import MemoryFlags, resolve_flags
+from th1nker.memory.readout import ReadOut
 from th1nker.memory.state import Stateful
 
 
@@ -44,7 +46,21 @@ class HeadMemory(Stateful):
         )
         self.interface_sizes = [h.interface_size for h in (*self.writers, *self.readers)]
         self.interface_size = sum(self.interface_sizes)
-        self.output_size = reads * width
+        self.readout = ReadOut(reads, width, self.interface_size, self.flags)
+        self.output_size = self.readout.size
+        if self.flags.init == "learned":
+            self.initial_memory = torch.nn.Parameter(torch.randn(slots, width) * 0.01)
+
+    def fresh_memory(
+        self, batch_size: int, device: torch.device
+    ) -> Float[Tensor, "batch slots width"]:
+        """The memory matrix at the start of a sequence, by the `init` flag."""
+        shape = (batch_size, self.slots, self.width)
+        if self.flags.init == "learned":
+            return self.initial_memory.to(device).expand(shape)
+        if self.flags.init == "random":
+            return torch.randn(shape, device=device) * 0.01
+        return torch.full(shape, 1e-6, device=device)
 
     def split_interface(
         self, interface: Float[Tensor, "batch interface"]

@@ -73,25 +73,24 @@ class NetworkSpec(BaseModel):
     connections: list[Connection] = Field(min_length=1)
 
 
-def _module_spec(name: str, spec: dict, base_dir: Path) -> dict:
-    """The module's fields, after `extends` (recursively), with a clear error per problem."""
+def module_spec(where: str, spec: dict, base_dir: Path, kinds: dict[str, type]) -> dict:
+    """A module's fields after `extends` (recursively, paths relative to `base_dir`), its type
+    one of `kinds`; a ConfigError naming `where` and the allowed values for anything wrong."""
     spec = dict(spec)
     if "extends" in spec:
         parent_path = base_dir / spec.pop("extends")
-        parent, _ = read_yaml(parent_path, {}, (), f"module {name} extends")
-        spec = {**_module_spec(name, parent, parent_path.parent), **spec}
+        parent, _ = read_yaml(parent_path, {}, (), f"{where} extends")
+        spec = {**module_spec(where, parent, parent_path.parent, kinds), **spec}
     kind = spec.get("type")
-    known = {**MEMORIES, **CONTROLLERS}
-    if kind not in known:
-        raise ConfigError(f"modules.{name}.type: {kind!r} is not one of {', '.join(known)}")
-    allowed = [p for p in inspect.signature(known[kind].__init__).parameters if p != "self"]
+    if kind not in kinds:
+        raise ConfigError(f"{where}.type: {kind!r} is not one of {', '.join(kinds)}")
+    allowed = [p for p in inspect.signature(kinds[kind].__init__).parameters if p != "self"]
     if kind in CONTROLLERS:
         allowed.remove("input_size")  # from the connections
     unknown = sorted(set(spec) - {"type", *allowed})
     if unknown:
         raise ConfigError(
-            f"modules.{name}: unknown field(s) {', '.join(unknown)}; {kind} takes "
-            f"{', '.join(allowed)}"
+            f"{where}: unknown field(s) {', '.join(unknown)}; {kind} takes {', '.join(allowed)}"
         )
     return spec
 
@@ -115,7 +114,10 @@ class Network(Recurrent):
     def __init__(self, spec: NetworkSpec, base_dir: Path = Path(".")):
         super().__init__()
         self.spec = spec
-        specs = {name: _module_spec(name, s, base_dir) for name, s in spec.modules.items()}
+        specs = {
+            name: module_spec(f"modules.{name}", s, base_dir, {**MEMORIES, **CONTROLLERS})
+            for name, s in spec.modules.items()
+        }
         self.order = list(specs)
         inputs: dict[str, list[str]] = {name: [] for name in [*self.order, "output"]}
         self.merges: dict[str, list[tuple[str, str]]] = {name: [] for name in inputs}
@@ -138,8 +140,8 @@ class Network(Recurrent):
         self.inputs = inputs
         self._check_loops(specs)
         self.widths = {"input": spec.input_size}
-        for name, module_spec in specs.items():
-            self.widths[name] = _output_width(name, module_spec)
+        for name, spec_of_module in specs.items():
+            self.widths[name] = _output_width(name, spec_of_module)
         self.blocks = nn.ModuleDict()
         self.projections = nn.ModuleDict()
         self.gates = nn.ModuleDict()

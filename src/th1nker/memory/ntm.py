@@ -98,19 +98,19 @@ class NTMMemory(HeadMemory):
 
     def initial_state(self, batch_size: int, device: torch.device) -> NTMMemoryState:
         return NTMMemoryState(
-            memory=torch.full((batch_size, self.slots, self.width), 1e-6, device=device)
+            memory=self.fresh_memory(batch_size, device)
         )
 
     def forward(
         self, interface: Float[Tensor, "batch interface"]
-    ) -> Float[Tensor, "batch reads_width"]:
+    ) -> Float[Tensor, "batch output"]:
         write_slices, read_slices = self.split_interface(interface)
         memory = self.require_state()["memory"]
         for writer, piece in zip(self.writers, write_slices, strict=True):
             memory = writer.write(piece, memory)
         reads = [r.read(s, memory) for r, s in zip(self.readers, read_slices, strict=True)]
         self.state = NTMMemoryState(memory=memory)
-        return torch.cat(reads, dim=-1)
+        return self.readout(torch.cat(reads, dim=-1), interface)
 
 
 def _smoke() -> None:

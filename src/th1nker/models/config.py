@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from jaxtyping import Int
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor
 
+from th1nker.memory.stepped import thinking_memory
 from th1nker.tasks.vocab import VOCAB_SIZE
 
 
@@ -29,6 +30,12 @@ class ModelConfig(BaseModel):
     max_steps: int = Field(16, ge=1, description="upper bound on thinking steps")
     mem_cache_size: int = Field(
         96, ge=0, description="latent vectors kept in memory; the oldest are evicted first"
+    )
+    memory: dict[str, Any] | None = Field(
+        None,
+        description="null: the latent FIFO memory above; or a library memory "
+        "{type: dnc|ntm|attention, its fields}, written with the pooled latents every step, "
+        "its reads attended to (docs/memory.md)",
     )
     input_cache_size: int = Field(128, ge=1, description="most input tokens the model reads")
     dropout: float = Field(0.0, ge=0, lt=1, description="in attention and MLPs")
@@ -64,6 +71,11 @@ class ModelConfig(BaseModel):
             raise ValueError(f"vocab {self.vocab} is smaller than the task language's {VOCAB_SIZE}")
         if self.steps > self.max_steps:
             raise ValueError(f"steps {self.steps} exceeds max_steps {self.max_steps}")
+        if self.memory is not None:
+            try:
+                thinking_memory(self.memory, self.dim, self.mem_cache_size)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"memory: {error}") from None
         return self
 
     def steps_for(self, digits: Int[Tensor, " batch"]) -> Int[Tensor, " batch"]:

@@ -24,7 +24,8 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 
-from th1nker.memory.latent import LatentMemory, MemoryState
+from th1nker.memory.latent import MemoryState
+from th1nker.memory.stepped import thinking_memory
 from th1nker.models.attention import Block
 from th1nker.models.config import ModelConfig
 from th1nker.models.decoders import DECODERS
@@ -68,7 +69,7 @@ class Th1nker(nn.Module):
         self.out_norm = nn.LayerNorm(c.dim)
         self.head = nn.Linear(c.dim, c.vocab, bias=False)
         self.head.weight = self.embed.weight  # tied input and output embeddings
-        self.memory = LatentMemory(c.mem_cache_size)
+        self.memory = thinking_memory(c.memory, c.dim, c.mem_cache_size)
         nn.init.normal_(self.embed.weight, std=0.02)
         nn.init.normal_(self.ordinal_embed.weight, std=0.02)
 
