@@ -160,3 +160,19 @@ def test_data_workers_do_not_change_the_run(tmp_path):
     a, b = weights(tmp_path / "a"), weights(tmp_path / "b")
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).parents[1] / "configs" / "experiments").glob("*.yaml")),
+    ids=lambda p: p.stem,
+)
+def test_every_shipped_experiment_trains(tmp_path, path):
+    """Each shipped experiment (memory tasks, swapped memories, ...) runs end to end, shortened."""
+    short = [
+        f"train.runs_dir={tmp_path}", "train.max_steps=3", "train.batch_size=8",
+        "train.eval_every=3", "train.checkpoint_every=3", "train.tensorboard=false",
+        "eval.examples=16", "eval.final_examples=16", "eval.steps_sweep=[1]",
+    ]  # fmt: skip
+    summary = Trainer(load_experiment(path, short), tmp_path / "run", QUIET, resume=False).run()
+    assert summary["steps"] == 3 and 0 <= summary["test_accuracy"] <= 1

@@ -82,9 +82,7 @@ class AttentionMemory(Stateful):
         self.readout = ReadOut(reads, width, self.interface_size, self.flags)
         self.output_size = self.readout.size
 
-    def forward(
-        self, interface: Float[Tensor, "batch interface"]
-    ) -> Float[Tensor, "batch output"]:
+    def forward(self, interface: Float[Tensor, "batch interface"]) -> Float[Tensor, "batch output"]:
         if interface.shape[-1] != self.interface_size:
             raise ValueError(
                 f"attention memory: interface has {interface.shape[-1]} features, expected "

@@ -119,9 +119,7 @@ class DNCMemory(HeadMemory):
             )
         return state
 
-    def forward(
-        self, interface: Float[Tensor, "batch interface"]
-    ) -> Float[Tensor, "batch output"]:
+    def forward(self, interface: Float[Tensor, "batch interface"]) -> Float[Tensor, "batch output"]:
         """One step: free, write, read. Returns the read vectors, concatenated, read out by the
         flags (`ReadOut`)."""
         write_slices, read_slices = self.split_interface(interface)

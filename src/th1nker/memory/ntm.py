@@ -97,13 +97,9 @@ class NTMMemory(HeadMemory):
     writer, reader = NTMWriter, NTMReader
 
     def initial_state(self, batch_size: int, device: torch.device) -> NTMMemoryState:
-        return NTMMemoryState(
-            memory=self.fresh_memory(batch_size, device)
-        )
+        return NTMMemoryState(memory=self.fresh_memory(batch_size, device))
 
-    def forward(
-        self, interface: Float[Tensor, "batch interface"]
-    ) -> Float[Tensor, "batch output"]:
+    def forward(self, interface: Float[Tensor, "batch interface"]) -> Float[Tensor, "batch output"]:
         write_slices, read_slices = self.split_interface(interface)
         memory = self.require_state()["memory"]
         for writer, piece in zip(self.writers, write_slices, strict=True):
