@@ -51,7 +51,7 @@ def test_resume_refuses_overrides(run_dir):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["train", "model.dimm=3"], "model.dimm: unknown field; allowed: dim"),
+        (["train", "model.dimm=3"], "model.dimm: unknown field; allowed: kind, dim"),
         (["train", "--config", "nope.yaml"], "experiment file nope.yaml not found"),
         (["train", "train.device=cuda9"], "train.device: Input should be"),
         (["eval", "no/such/run"], "does not exist"),

@@ -104,7 +104,8 @@ def test_greedy_decoding_agrees_with_teacher_forcing():
     b = arithmetic_batch(64)
     m = model().eval()
     steps = torch.full((64,), 2)
-    answers = m.generate(b["input_ids"], b["input_mask"], steps, b["target_ids"].shape[1])[0]
+    answers = m.generate(b["input_ids"], b["input_mask"], steps, b["target_ids"].shape[1])
+    answers = answers.answers[0]
     for row in answers.tolist():
         if EOS in row:
             assert all(t == PAD for t in row[row.index(EOS) + 1 :])
@@ -128,7 +129,8 @@ def test_a_tiny_model_overfits_a_fixed_batch():
         optimizer.step()
     out = run_model(m.eval(), b, steps)
     assert exact_match(out, b["target_ids"], b["target_mask"], steps).all()
-    answers = m.generate(b["input_ids"], b["input_mask"], steps, b["target_ids"].shape[1])[0]
+    answers = m.generate(b["input_ids"], b["input_mask"], steps, b["target_ids"].shape[1])
+    answers = answers.answers[0]
     width = b["target_ids"].shape[1]
     assert torch.equal(answers[:, :width].masked_fill(~b["target_mask"], PAD), b["target_ids"])
 

@@ -131,7 +131,7 @@ def test_missing_checkpoints_are_clear_errors(tmp_path):
 
 
 def test_experiment_errors_name_the_field(tmp_path):
-    with pytest.raises(ConfigError, match=r"model\.dimm: unknown field; allowed: dim"):
+    with pytest.raises(ConfigError, match=r"model\.dimm: unknown field; allowed: kind, dim"):
         load_experiment(None, ["model.dimm=3"])
     with pytest.raises(ConfigError, match=r"optim\.lr: Input should be greater than 0"):
         load_experiment(None, ["optim.lr=-1"])

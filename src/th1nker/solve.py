@@ -4,7 +4,8 @@
 
 Each `Solution` holds the model's answer (plain decimal, or the canonical factorization), the
 answer written in the output base, whether it is right (by the task language's exact checker),
-the expected answer, the thinking steps used and, with `trace`, the answer after every step.
+the expected answer, the thinking steps used and, with `trace`, the answer and the halting
+probability after every step.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from th1nker.models.th1nker import Th1nker
+from th1nker.models.build import Model
 from th1nker.tasks.checking import answer_tokens, check_batch, decode_factorization
 from th1nker.tasks.generators import decimal
 from th1nker.tasks.notation import encode_problems
@@ -41,6 +42,7 @@ class Solution:
     steps: int
     reason: str
     trace: list[str] | None = None
+    halt: list[float] | None = None  # with trace: halting probability per step (NaN: no head)
 
 
 def _written_in_base(task: str, tokens: list[int], out_base: int) -> str:
@@ -59,29 +61,31 @@ def _written_in_base(task: str, tokens: list[int], out_base: int) -> str:
 
 
 @torch.no_grad()
-def solve(model: Th1nker, problems: list[str], base: int = 10, trace: bool = False):
+def solve(model: Model, problems: list[str], base: int = 10, trace: bool = False):
     """Solutions of `problems` (all in one batch); raises NotationError for unreadable ones."""
     encoded = encode_problems(problems, base)
     batch = encoded.to_tensors()
     expected = [answer for _, answer in encoded.describe(decimal)]
     device = next(model.parameters()).device
-    steps = model.config.steps_for(batch["digits"])
-    outputs = model.generate(
+    budget = model.config.steps_for(batch["digits"])
+    out = model.generate(
         batch["input_ids"].to(device),
         batch["input_mask"].to(device),
-        steps.to(device),
+        budget.to(device),
         max_answer=batch["target_ids"].shape[1] + 4,
         trace=trace,
-    ).cpu()
+    )
+    answers, steps, halt = out.answers.cpu(), out.steps.cpu(), out.halt.cpu()
     rows = torch.arange(len(problems))
-    finals = outputs[steps - 1, rows] if trace else outputs[0]
+    finals = answers[steps - 1, rows] if trace else answers[0]
     verdicts = check_batch(batch, finals)
-    per_step = [check_batch(batch, step_outputs) for step_outputs in outputs] if trace else []
+    per_step = [check_batch(batch, step_answers) for step_answers in answers] if trace else []
     solutions = []
     for i, problem in enumerate(problems):
         own_steps, verdict = int(steps[i]), verdicts[i]
         task, out_base = TASKS[int(batch["task"][i])], int(batch["out_base"][i])
-        history = [per_step[s][i].value for s in range(own_steps)] if trace else None
+        history = [per_step[s][i].value for s in range(len(per_step))] if trace else None
+        halts = [float(h) for h in halt[:, i]] if trace else None
         solutions.append(
             Solution(
                 problem=problem,
@@ -93,6 +97,7 @@ def solve(model: Th1nker, problems: list[str], base: int = 10, trace: bool = Fal
                 steps=own_steps,
                 reason=verdict.reason,
                 trace=history,
+                halt=halts,
             )
         )
     return solutions

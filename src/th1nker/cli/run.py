@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -142,6 +143,7 @@ def solve_command(
             record = dataclasses.asdict(solution)
             if not trace:
                 record.pop("trace")
+                record.pop("halt")
             print(json.dumps(record))
             continue
         mark = "[green]right[/]" if solution.correct else f"[red]wrong[/] ({solution.reason})"
@@ -153,4 +155,9 @@ def solve_command(
             highlight=False,
         )
         for step, answer in enumerate(solution.trace or [], start=1):
-            console.print(f"    step {step}: {answer or '(malformed)'}", highlight=False)
+            halt = solution.halt[step - 1]
+            halting = "" if math.isnan(halt) else f"  halt p={halt:.2f}"
+            stopped = "  <- stops here" if step == solution.steps else ""
+            console.print(
+                f"    step {step}: {answer or '(malformed)'}{halting}{stopped}", highlight=False
+            )

@@ -18,6 +18,7 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    kind: Literal["th1nker"] = Field("th1nker", description="which model (trm: TRMConfig)")
     dim: int = Field(64, ge=8, description="width of tokens, latents and memory vectors")
     n_layers: int = Field(2, ge=1, description="latent self-attention blocks per thinking step")
     n_heads: int = Field(4, ge=1, description="attention heads (dim must divide evenly)")
@@ -60,6 +61,15 @@ class ModelConfig(BaseModel):
     )
     answer_slots: int = Field(32, ge=2, description="parallel decoder: longest answer + eos")
     truncate_gradients: bool = Field(False, description="detach latents between thinking steps")
+    halting: bool = Field(
+        False,
+        description="learn a halting head (done?) on the pooled latents; at inference each "
+        "problem stops at the first step it says done, or at its steps_for budget",
+    )
+    halt_weight: float = Field(0.5, ge=0, description="loss = cross-entropy + this * halting BCE")
+    halt_threshold: float = Field(
+        0.5, gt=0, lt=1, description="halting probability at which a problem stops"
+    )
     mlp_ratio: int = Field(2, ge=1, description="MLP hidden width = mlp_ratio * dim")
     max_numbers: int = Field(16, ge=1, description="ordinal embeddings (later numbers share)")
 
@@ -82,3 +92,49 @@ class ModelConfig(BaseModel):
         """Thinking steps per problem whose largest operand has `digits` decimal digits."""
         extra = torch.ceil(self.steps_per_digit * digits.float()).long()
         return (self.steps + extra).clamp(max=self.max_steps)
+
+
+class TRMConfig(BaseModel):
+    """The Tiny Recursive Model (docs/recursion.md explains each choice)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["trm"] = Field(description="which model: trm")
+    dim: int = Field(64, ge=8, description="width of x, y, z")
+    n_heads: int = Field(4, ge=1, description="attention heads of the tiny network")
+    n_layers: int = Field(2, ge=1, description="blocks of the tiny network")
+    mixer: Literal["attention", "mlp"] = Field(
+        "attention", description="how positions talk: self-attention, or an MLP-mixer"
+    )
+    mlp_ratio: int = Field(2, ge=1, description="feed-forward hidden width = mlp_ratio * dim")
+    vocab: int = Field(VOCAB_SIZE, description="token vocabulary size (the task language's)")
+    input_cache_size: int = Field(64, ge=1, description="input tokens (problems padded to it)")
+    answer_slots: int = Field(24, ge=2, description="blank slots after the problem: answer + eos")
+    max_numbers: int = Field(16, ge=1, description="ordinal embeddings (later numbers share)")
+    rotary_fraction: float = Field(0.5, ge=0, le=1, description="share of head features rotated")
+    dropout: float = Field(0.0, ge=0, lt=1, description="in attention and MLPs")
+    latent_updates: int = Field(2, ge=1, description="n: updates of z before each update of y")
+    recursions: int = Field(2, ge=1, description="T: latent recursions per step (T-1 no-grad)")
+    supervision_steps: int = Field(8, ge=1, description="N_sup: most supervision steps")
+    halting: bool = Field(True, description="learn when to stop (q-head); false: always N_sup")
+    halt_weight: float = Field(0.5, ge=0, description="loss = cross-entropy + this * halting BCE")
+    halt_threshold: float = Field(0.5, gt=0, lt=1, description="halting probability to stop at")
+    halt_exploration: float = Field(
+        0.1, ge=0, le=1, description="training: share of problems kept for a random minimum"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TRMConfig:
+        if self.dim % self.n_heads:
+            raise ValueError(f"dim {self.dim} must be divisible by n_heads {self.n_heads}")
+        if self.vocab < VOCAB_SIZE:
+            raise ValueError(f"vocab {self.vocab} is smaller than the task language's {VOCAB_SIZE}")
+        return self
+
+    @property
+    def max_steps(self) -> int:
+        return self.supervision_steps
+
+    def steps_for(self, digits: Int[Tensor, " batch"]) -> Int[Tensor, " batch"]:
+        """The step budget of every problem: N_sup (halting decides how many are used)."""
+        return torch.full_like(digits, self.supervision_steps)

@@ -18,6 +18,7 @@ answer is taken at its own last step. Shapes are batch-first; see docs/model.md.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import TypedDict
 
 import torch
@@ -29,8 +30,9 @@ from th1nker.memory.stepped import thinking_memory
 from th1nker.models.attention import Block
 from th1nker.models.config import ModelConfig
 from th1nker.models.decoders import DECODERS
+from th1nker.models.generation import Generated, pad_after_eos
 from th1nker.models.positions import number_digits, ordinal, significance
-from th1nker.tasks.vocab import EOS, PAD, START_DECODE
+from th1nker.tasks.vocab import EOS, START_DECODE
 
 
 class InputCache(TypedDict):
@@ -47,10 +49,12 @@ class InputCache(TypedDict):
 
 @dataclasses.dataclass
 class ThinkOutput:
-    """logits [steps, batch, answer, vocab] of every step; active[s, b]: step s counts for row b."""
+    """logits [steps, batch, answer, vocab] of every step; active[s, b]: step s counts for row b;
+    halt [steps, batch]: the halting head's logits (None without `halting`)."""
 
     logits: Float[Tensor, "steps batch answer vocab"]
     active: Bool[Tensor, "steps batch"]
+    halt: Float[Tensor, "steps batch"] | None = None
 
 
 class Th1nker(nn.Module):
@@ -70,6 +74,8 @@ class Th1nker(nn.Module):
         self.head = nn.Linear(c.dim, c.vocab, bias=False)
         self.head.weight = self.embed.weight  # tied input and output embeddings
         self.memory = thinking_memory(c.memory, c.dim, c.mem_cache_size)
+        if c.halting:
+            self.halt_head = nn.Linear(c.dim, 1)
         nn.init.normal_(self.embed.weight, std=0.02)
         nn.init.normal_(self.ordinal_embed.weight, std=0.02)
 
@@ -187,11 +193,25 @@ class Th1nker(nn.Module):
                 f"answers of {target_ids.shape[1]} tokens do not fit model.answer_slots {slots}"
             )
         query_ids = self.decoder.query_ids(target_ids)
-        thoughts = self.think(input_ids, input_mask, steps)
-        logits = [self.write_out(z, query_ids, offset) for z, offset in thoughts]
+        logits, halts = [], []
+        for latents, offset in self.think(input_ids, input_mask, steps):
+            logits.append(self.write_out(latents, query_ids, offset))
+            if self.config.halting:
+                halts.append(self.halt_logit(latents))
         stacked = torch.stack(logits)[:, :, : target_ids.shape[1]]
         active = torch.arange(len(logits), device=steps.device)[:, None] < steps[None, :]
-        return ThinkOutput(logits=stacked, active=active)
+        return ThinkOutput(stacked, active, torch.stack(halts) if halts else None)
+
+    def halt_logit(self, latents: Float[Tensor, "batch latents dim"]) -> Float[Tensor, " batch"]:
+        """The halting head's logit ("the answer is right now") from the mean latent."""
+        return self.halt_head(latents.mean(dim=1))[:, 0]
+
+    def wants_to_halt(self, latents: Float[Tensor, "batch latents dim"]) -> Bool[Tensor, " batch"]:
+        """Whether the halting head says done (probability >= halt_threshold); never without it."""
+        if not self.config.halting:
+            return torch.zeros(latents.shape[0], dtype=torch.bool, device=latents.device)
+        t = self.config.halt_threshold
+        return self.halt_logit(latents) >= math.log(t / (1 - t))
 
     @torch.no_grad()
     def generate(
@@ -201,18 +221,28 @@ class Th1nker(nn.Module):
         steps: Int[Tensor, " batch"],
         max_answer: int,
         trace: bool = False,
-    ) -> Int[Tensor, "n_out batch answer"]:
-        """Greedy answers (pad after eos): [1, batch, answer] at each row's own last step, or with
-        `trace` [max steps, batch, answer], the answer after every step."""
-        answers, final = [], None
+        use_halting: bool = True,
+    ) -> Generated:
+        """Greedy answers (pad after eos) at each row's last step: its `steps`, or, with
+        `halting` (and `use_halting`), the first step whose halting probability reaches the
+        threshold. With `trace`, the answer after every step (all rows run the longest budget)."""
+        answers, halts, final = [], [], None
+        used = torch.zeros_like(steps)
+        running = torch.ones_like(steps, dtype=torch.bool)
         for step, (latents, offset) in enumerate(self.think(input_ids, input_mask, steps)):
             if trace:
                 answers.append(self.decode(latents, offset, max_answer))
-            done_now = (steps == step + 1)[:, None, None]
-            final = latents if final is None else torch.where(done_now, latents, final)
-        if trace:
-            return torch.stack(answers)
-        return self.decode(final, offset, max_answer)[None]
+            halt = self.halt_logit(latents).sigmoid() if self.config.halting else None
+            halts.append(latents.new_full(steps.shape, math.nan) if halt is None else halt)
+            halts_now = self.wants_to_halt(latents) & use_halting
+            stop = running & ((steps <= step + 1) | halts_now)
+            used = torch.where(stop, step + 1, used)
+            running &= ~stop
+            final = latents if final is None else torch.where(stop[:, None, None], latents, final)
+            if not (running.any() or trace):
+                break
+        out = torch.stack(answers) if trace else self.decode(final, offset, max_answer)[None]
+        return Generated(answers=out, steps=used, halt=torch.stack(halts))
 
     def decode(
         self,
@@ -233,8 +263,7 @@ class Th1nker(nn.Module):
                 if bool((tokens == EOS).any(dim=1).all()):
                     break
             tokens = tokens[:, 1:]
-        after_eos = (tokens == EOS).long().cumsum(dim=1) - (tokens == EOS).long() > 0
-        return tokens.masked_fill(after_eos, PAD)
+        return pad_after_eos(tokens)
 
 
 def deep_supervision_loss(
@@ -255,6 +284,20 @@ def deep_supervision_loss(
     per_step = (token_loss * weight).sum(dim=(1, 2)) / weight.sum(dim=(1, 2)).clamp(min=1)
     used = output.active.any(dim=1)
     return per_step[used].mean(), per_step
+
+
+def halting_loss(
+    output: ThinkOutput,
+    target_ids: Int[Tensor, "batch answer"],
+    target_mask: Bool[Tensor, "batch answer"],
+) -> Float[Tensor, ""]:
+    """Binary cross-entropy of the halting logits against whether each step's (teacher-forced)
+    answer is entirely right, over the active steps: the label is the real correctness."""
+    right = ((output.logits.argmax(-1) == target_ids) | ~target_mask).all(dim=-1)
+    bce = nn.functional.binary_cross_entropy_with_logits(
+        output.halt.float(), right.float(), reduction="none"
+    )
+    return (bce * output.active).sum() / output.active.sum()
 
 
 def exact_match(

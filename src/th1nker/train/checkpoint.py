@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_model, save_model
 
 from th1nker.config_files import ConfigError
-from th1nker.models.th1nker import Th1nker
+from th1nker.models.build import Model, build_model
 from th1nker.train.experiment import ExperimentConfig, load_experiment
 
 WEIGHTS, CONFIG, TRAINER, LATEST = "model.safetensors", "config.yaml", "trainer.pt", "latest"
@@ -45,7 +45,7 @@ def _write_text_atomically(path: Path, text: str) -> None:
 
 def save_checkpoint(
     directory: Path,
-    model: Th1nker,
+    model: Model,
     config: ExperimentConfig,
     trainer_state: dict | None = None,
 ) -> Path:
@@ -69,7 +69,7 @@ def save_checkpoint(
 
 
 def save_training_checkpoint(
-    run_dir: Path, step: int, model: Th1nker, config: ExperimentConfig, state: dict, keep: int
+    run_dir: Path, step: int, model: Model, config: ExperimentConfig, state: dict, keep: int
 ) -> Path:
     """Checkpoint `step` of a run, mark it latest, and delete all but the newest `keep`."""
     root = run_dir / "checkpoints"
@@ -102,7 +102,7 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu"):
     """(experiment config, model in eval mode, checkpoint directory) of a run or checkpoint."""
     directory = find_checkpoint(path)
     config = load_experiment(directory / CONFIG)
-    model = Th1nker(config.model)
+    model = build_model(config.model)
     missing, unexpected = load_model(model, str(directory / WEIGHTS), strict=False, device="cpu")
     if missing or unexpected:
         raise ConfigError(

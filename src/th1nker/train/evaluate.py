@@ -11,7 +11,7 @@ from collections import defaultdict
 
 import torch
 
-from th1nker.models.th1nker import Th1nker
+from th1nker.models.build import Model
 from th1nker.tasks.checking import check_batch
 from th1nker.tasks.scheme import TASKS, TaskScheme
 from th1nker.tasks.stream import ProblemStream
@@ -57,7 +57,7 @@ def _sorted_values(values: list[str]) -> list[str]:
 
 @torch.no_grad()
 def evaluate(
-    model: Th1nker,
+    model: Model,
     scheme: TaskScheme,
     split: str,
     examples: int,
@@ -67,7 +67,9 @@ def evaluate(
 ) -> EvalResult:
     """Accuracy of `model` on `examples` problems of `split` (the same problems for every seed).
 
-    Each problem thinks for `model.config.steps_for(digits)` steps, or `fixed_steps` if given.
+    Each problem thinks for `model.config.steps_for(digits)` steps, or `fixed_steps` if given
+    (a halting head may stop a problem sooner, except with `fixed_steps`); `mean_steps` is the
+    mean of the steps used.
     """
     device = next(model.parameters()).device
     was_training = model.training
@@ -81,12 +83,14 @@ def evaluate(
         steps = model.config.steps_for(batch["digits"])
         if fixed_steps is not None:
             steps = torch.full_like(steps, fixed_steps)
-        answers = model.generate(
+        out = model.generate(
             batch["input_ids"].to(device),
             batch["input_mask"].to(device),
             steps.to(device),
             max_answer=batch["target_ids"].shape[1] + 2,
-        )[0].cpu()
+            use_halting=fixed_steps is None,
+        )
+        answers = out.answers[0].cpu()
         verdicts = check_batch(batch, answers)
         for i, verdict in enumerate(verdicts):
             values = {
@@ -100,7 +104,7 @@ def evaluate(
                 counts[group][value][1] += 1
             correct += verdict.correct
         total += len(verdicts)
-        steps_sum += int(steps.sum())
+        steps_sum += int(out.steps.sum())
     model.train(was_training)
     by = {
         group: {v: (table[v][0], table[v][1]) for v in _sorted_values(list(table))}

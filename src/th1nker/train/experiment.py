@@ -19,10 +19,18 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
 
 from th1nker.config_files import ConfigError, read_yaml, validate
-from th1nker.models.config import ModelConfig
+from th1nker.models.config import ModelConfig, TRMConfig
 from th1nker.tasks.scheme import GENERATOR_SPECS, TaskScheme
 
 
@@ -78,13 +86,27 @@ def _scheme_from_path(value: Any) -> Any:
     return value
 
 
+def _model_kind(value: Any) -> str:
+    """`model.kind`, th1nker when absent (older run directories have no kind)."""
+    if isinstance(value, dict):
+        return value.get("kind", "th1nker")
+    return getattr(value, "kind", "th1nker")
+
+
+MODEL_SPECS = {"th1nker": ModelConfig, "trm": TRMConfig}
+AnyModel = Annotated[
+    Annotated[ModelConfig, Tag("th1nker")] | Annotated[TRMConfig, Tag("trm")],
+    Discriminator(_model_kind),
+]
+
+
 class ExperimentConfig(_Strict):
     name: str = "add_sub_10"
     seed: int = Field(0, ge=0, description="fixes the data stream and the initialisation")
     task: Annotated[TaskScheme, BeforeValidator(_scheme_from_path)] = Field(
         default_factory=TaskScheme
     )
-    model: ModelConfig = Field(default_factory=ModelConfig)
+    model: AnyModel = Field(default_factory=ModelConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
@@ -118,7 +140,7 @@ def load_experiment(
     if isinstance(task, str) and path is not None and not Path(task).is_absolute():
         beside = Path(path).parent / task
         data["task"] = str(beside) if beside.is_file() else task
-    return validate(ExperimentConfig, data, source, GENERATOR_SPECS)
+    return validate(ExperimentConfig, data, source, {**GENERATOR_SPECS, **MODEL_SPECS})
 
 
 __all__ = ["ConfigError", "ExperimentConfig", "load_experiment"]

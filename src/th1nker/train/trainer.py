@@ -18,8 +18,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from th1nker.config_files import ConfigError
-from th1nker.models.th1nker import Th1nker, deep_supervision_loss, exact_match
+from th1nker.models.build import Model, build_model
+from th1nker.models.th1nker import deep_supervision_loss, exact_match, halting_loss
 from th1nker.tasks.stream import make_loader
+from th1nker.train.act import act_step
 from th1nker.train.checkpoint import (
     CONFIG,
     find_checkpoint,
@@ -36,7 +38,10 @@ from th1nker.train.report import final_evaluation
 
 def _empty_window() -> dict:
     """Sums over the optimiser steps since the last log line."""
-    return {"loss": 0.0, "per_step": None, "correct": 0, "rows": 0, "tokens": 0, "n": 0}
+    return {
+        "loss": 0.0, "per_step": None, "correct": 0, "rows": 0, "tokens": 0, "n": 0,
+        "halted_steps": 0,
+    }  # fmt: skip
 
 
 class TrainingDiverged(RuntimeError):
@@ -53,7 +58,7 @@ def new_run_dir(config: ExperimentConfig) -> Path:
     return run_dir
 
 
-def _optimizer(model: Th1nker, config: ExperimentConfig) -> torch.optim.Optimizer:
+def _optimizer(model: Model, config: ExperimentConfig) -> torch.optim.Optimizer:
     """AdamW; weight decay on matrices (embeddings and projections), not on norms and biases."""
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
@@ -95,14 +100,18 @@ class Trainer:
             torch.set_num_threads(train.threads)
         self.device = pick_device(train.device)
         torch.manual_seed(config.seed)
-        self.model = Th1nker(config.model)
+        self.model = build_model(config.model)
         self.step, self.elapsed = 0, 0.0
+        self.carry = None  # TRM: the problems in flight (train/act.py)
         state = None
         if resume:
             _, self.model, directory = load_checkpoint(run_dir)
             state = load_trainer_state(directory)
             self.step, self.elapsed = state["step"], state["elapsed"]
+            self.carry = state.get("carry")
         self.model.to(self.device).train()
+        if self.carry is not None:
+            self.carry = {k: v.to(self.device) for k, v in self.carry.items()}
         self.optimizer = _optimizer(self.model, config)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: lr_factor(step, config)
@@ -126,6 +135,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "cuda": cuda},
+            "carry": None if self.carry is None else {k: v.cpu() for k, v in self.carry.items()},
         }
 
     def checkpoint(self) -> Path:
@@ -138,17 +148,32 @@ class Trainer:
             self.config.train.keep_checkpoints,
         )
 
-    def _train_step(self, batch: dict[str, torch.Tensor]) -> tuple[float, list[float], int, int]:
-        """One optimiser step; (loss, per-step losses, exactly right rows, answer tokens)."""
-        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+    def _loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
+        """The loss of one optimiser step and its statistics: per-step losses, rows counted for
+        accuracy, of them exactly right, answer tokens, thinking steps of the counted rows."""
+        if self.config.model.kind == "trm":
+            self.carry, loss, stats = act_step(self.model, self.carry, batch)
+            return loss, {
+                "per_step": [loss.item()], "correct": stats["correct"], "rows": stats["halted"],
+                "tokens": stats["tokens"], "halted_steps": stats["halted_steps"],
+            }  # fmt: skip
         steps = self.config.model.steps_for(batch["digits"])
+        targets, mask = batch["target_ids"], batch["target_mask"]
+        output = self.forward(batch["input_ids"], batch["input_mask"], targets, steps)
+        loss, per_step = deep_supervision_loss(output, targets, mask)
+        if self.config.model.halting:
+            loss = loss + self.config.model.halt_weight * halting_loss(output, targets, mask)
+        correct = exact_match(output, targets, mask, steps)
+        return loss, {
+            "per_step": per_step.tolist(), "correct": int(correct.sum()), "rows": len(steps),
+            "tokens": int(mask.sum()), "halted_steps": int(steps.sum()),
+        }  # fmt: skip
+
+    def _train_step(self, batch: dict[str, torch.Tensor]) -> dict:
+        """One optimiser step; its loss and statistics (`_loss`)."""
+        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         with autocast(self.device, self.config.train.precision):
-            output = self.forward(
-                batch["input_ids"], batch["input_mask"], batch["target_ids"], steps
-            )
-            loss, per_step = deep_supervision_loss(
-                output, batch["target_ids"], batch["target_mask"]
-            )
+            loss, stats = self._loss(batch)
         loss_value = loss.item()
         if not math.isfinite(loss_value):
             raise TrainingDiverged(
@@ -162,8 +187,7 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
-        correct = exact_match(output, batch["target_ids"], batch["target_mask"], steps)
-        return loss_value, per_step.tolist(), int(correct.sum()), int(batch["target_mask"].sum())
+        return stats | {"loss": loss_value}
 
     def _validate(self) -> float:
         ev = self.config.eval
@@ -194,17 +218,17 @@ class Trainer:
                 if self.step >= train.max_steps:
                     break
                 tick = time.perf_counter()
-                loss, per_step, correct, tokens = self._train_step(batch)
+                stats = self._train_step(batch)
                 self.elapsed += time.perf_counter() - tick
-                window["loss"] += loss
+                per_step = stats.pop("per_step")
                 window["per_step"] = (
                     per_step if window["per_step"] is None
                     else [a + b for a, b in zip(window["per_step"], per_step, strict=False)]
                 )  # fmt: skip
-                window["correct"] += correct
-                window["rows"] += len(batch["task"])
-                window["tokens"] += tokens
+                for key, value in stats.items():
+                    window[key] += value
                 window["n"] += 1
+                loss = stats["loss"]
                 if self.step % train.log_every == 0 or self.step == train.max_steps:
                     seconds = time.perf_counter() - window_start
                     record = {
@@ -212,9 +236,10 @@ class Trainer:
                         "step": self.step,
                         "loss": window["loss"] / window["n"],
                         "loss_per_step": [v / window["n"] for v in window["per_step"]],
-                        "accuracy": window["correct"] / window["rows"],
+                        "accuracy": window["correct"] / max(window["rows"], 1),
+                        "mean_steps": window["halted_steps"] / max(window["rows"], 1),
                         "lr": self.scheduler.get_last_lr()[0],
-                        "examples_per_s": window["rows"] / seconds,
+                        "examples_per_s": window["rows"] / seconds,  # finished problems
                         "tokens_per_s": window["tokens"] / seconds,
                         "elapsed": self.elapsed,
                     }
