@@ -59,7 +59,10 @@ class MixerBlock(nn.Module):
 
 
 class TinyNet(nn.Module):
-    """The one network of the recursion: a projection of the concatenated states, then blocks."""
+    """The one network of the recursion: a projection of the concatenated states, blocks, and a
+    final norm, so that y and z keep their scale however many times they are updated (TRM uses
+    post-norm for the same reason; unnormalized states grow with every round and training
+    stalls)."""
 
     def __init__(self, c: TRMConfig):
         super().__init__()
@@ -73,6 +76,7 @@ class TinyNet(nn.Module):
             else MixerBlock(length, c.dim, c.mlp_ratio, c.dropout)
             for _ in range(c.n_layers)
         )
+        self.norm = nn.LayerNorm(c.dim)
 
     def forward(
         self,
@@ -82,7 +86,7 @@ class TinyNet(nn.Module):
     ) -> Float[Tensor, "batch seq dim"]:
         for block in self.blocks:
             h = block(h, positions, [], mask) if self.attention else block(h)
-        return h
+        return self.norm(h)
 
 
 class TRM(nn.Module):
@@ -91,6 +95,7 @@ class TRM(nn.Module):
         self.config = c = config
         self.embed = nn.Embedding(c.vocab, c.dim)
         self.ordinal_embed = nn.Embedding(c.max_numbers + 1, c.dim)
+        self.in_norm = nn.LayerNorm(c.dim)
         self.net = TinyNet(c)
         self.out_norm = nn.LayerNorm(c.dim)
         self.head = nn.Linear(c.dim, c.vocab, bias=False)
@@ -131,14 +136,15 @@ class TRM(nn.Module):
             ),
             dim=1,
         )
-        x, _ = self.embed_sequence(tokens, mask)
+        x = self.embed_sequence(tokens, mask)[0].detach()  # the carry holds no graph
         steps = torch.zeros(batch, dtype=torch.long, device=input_ids.device)
         return Carry(tokens=tokens, mask=mask, y=x, z=torch.zeros_like(x), steps=steps)
 
     def embed_sequence(
         self, tokens: Int[Tensor, "batch seq"], mask: Bool[Tensor, "batch seq"]
     ) -> tuple[Float[Tensor, "batch seq dim"], Int[Tensor, "batch seq"]]:
-        """x and the rotary positions: digits at their significance, answer slot j at j (answers
+        """x (normalized: the same scale as y and z, which leave the net normalized) and the
+        rotary positions: digits at their significance, answer slot j at j (answers
         are written least significant digit first, so slot j meets the digits of weight b^j)."""
         n = self.config.input_cache_size
         problem = tokens[:, :n]
@@ -147,7 +153,7 @@ class TRM(nn.Module):
         positions = torch.cat((significance(problem), slots.expand(len(tokens), -1)), dim=1)
         x = self.embed(tokens)
         x = torch.cat((x[:, :n] + self.ordinal_embed(ordinals), x[:, n:]), dim=1)
-        return x * mask[..., None], positions
+        return self.in_norm(x) * mask[..., None], positions
 
     # --- the recursion -------------------------------------------------------------------------
 
@@ -175,10 +181,11 @@ class TRM(nn.Module):
     ) -> tuple[Float[Tensor, "batch seq dim"], Float[Tensor, "batch seq dim"]]:
         """T latent recursions: T-1 without gradient, the last with it. Returns the tracked
         (y, z); the next supervision step takes them detached."""
-        with torch.no_grad():
-            for _ in range(self.config.recursions - 1):
-                y, z = self.latent_recursion(x, y, z, positions, mask)
-        assert not (y.requires_grad or z.requires_grad), "the no-grad rounds built a graph"
+        if self.config.recursions > 1:
+            with torch.no_grad():
+                for _ in range(self.config.recursions - 1):
+                    y, z = self.latent_recursion(x, y, z, positions, mask)
+            assert not (y.requires_grad or z.requires_grad), "the no-grad rounds built a graph"
         return self.latent_recursion(x, y, z, positions, mask)
 
     def read_out(
