@@ -43,6 +43,35 @@ def test_train_eval_solve_end_to_end(run_dir):
         assert len(row["trace"]) == row["steps"] == 2
 
 
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["model.halting=true", "model.max_steps=3", "model.steps=3"],
+        ["--config", str(Path(TINY).with_name("trm.yaml"))],
+    ],
+    ids=["th1nker-halting", "trm"],
+)
+def test_solve_trace_shows_each_steps_answer_and_halting_probability(tmp_path, overrides):
+    if overrides[0] == "--config":
+        shrink = ["model.dim=32", "model.n_layers=1", "model.supervision_steps=3",
+                  "model.input_cache_size=64", "train.batch_size=16"]  # fmt: skip
+        args = ["train", *overrides, *shrink]
+    else:
+        args = ["train", "--config", TINY, *overrides]
+    short = ["train.max_steps=20", "train.eval_every=20", "train.checkpoint_every=20",
+             "eval.examples=16", "eval.final_examples=16", "eval.steps_sweep=[1]",
+             "train.tensorboard=false", f"train.runs_dir={tmp_path}"]  # fmt: skip
+    result = runner.invoke(app, [*args, *short])
+    assert result.exit_code == 0, result.output
+    (run,) = tmp_path.iterdir()
+    result = runner.invoke(app, ["solve", "12+34", "--checkpoint", str(run), "--trace"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("halt p=") == 3 and "<- stops here" in result.output
+    result = runner.invoke(app, ["solve", "12+34", "--checkpoint", str(run), "--json", "--trace"])
+    (row,) = [json.loads(line) for line in result.output.splitlines()]
+    assert len(row["trace"]) == len(row["halt"]) == 3 and 1 <= row["steps"] <= 3
+
+
 def test_resume_refuses_overrides(run_dir):
     result = runner.invoke(app, ["train", "--resume", str(run_dir), "model.dim=8"])
     assert result.exit_code == 2 and "saved config" in result.output

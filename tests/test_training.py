@@ -36,7 +36,8 @@ def test_a_run_writes_config_metrics_checkpoints_and_report(tmp_path):
         "step_0000020",
         "step_0000040",
     ]
-    for name in ("report.md", "loss.png", "accuracy_vs_digits.png", "accuracy_vs_steps.png"):
+    for name in ("report.md", "loss.png", "accuracy_vs_digits.png", "accuracy_vs_steps.png",
+                 "steps_vs_difficulty.png"):  # fmt: skip
         assert (run / "report" / name).stat().st_size > 0
     assert set(summary) >= {"test_accuracy", "ood_accuracy", "steps", "training_minutes"}
     assert 0 <= summary["test_accuracy"] <= 1 and summary["steps"] == 40

@@ -21,13 +21,15 @@ GROUPS = ("task", "base", "digits", "operands")
 
 @dataclasses.dataclass
 class EvalResult:
-    """Accuracy overall and per group value: by[group][value] = (correct, total)."""
+    """Accuracy overall and per group value: by[group][value] = (correct, total); the mean
+    thinking steps used, overall and per group value (steps_by[group][value])."""
 
     split: str
     correct: int
     total: int
     mean_steps: float
     by: dict[str, dict[str, tuple[int, int]]]
+    steps_by: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
 
     @property
     def accuracy(self) -> float:
@@ -42,7 +44,12 @@ class EvalResult:
             "mean_steps": self.mean_steps,
             "by": {
                 group: {
-                    value: {"accuracy": c / t, "correct": c, "total": t}
+                    value: {
+                        "accuracy": c / t,
+                        "correct": c,
+                        "total": t,
+                        "mean_steps": self.steps_by.get(group, {}).get(value),
+                    }
                     for value, (c, t) in table.items()
                 }
                 for group, table in self.by.items()
@@ -75,7 +82,7 @@ def evaluate(
     was_training = model.training
     model.eval()
     stream = ProblemStream(scheme, split, batch_size, seed)
-    counts: dict[str, dict[str, list[int]]] = {g: defaultdict(lambda: [0, 0]) for g in GROUPS}
+    counts: dict[str, dict[str, list[int]]] = {g: defaultdict(lambda: [0, 0, 0]) for g in GROUPS}
     correct = total = steps_sum = 0
     for index in range((examples + batch_size - 1) // batch_size):
         batch = stream.batch(index).to_tensors()
@@ -102,6 +109,7 @@ def evaluate(
             for group, value in values.items():
                 counts[group][value][0] += verdict.correct
                 counts[group][value][1] += 1
+                counts[group][value][2] += int(out.steps[i])
             correct += verdict.correct
         total += len(verdicts)
         steps_sum += int(out.steps.sum())
@@ -110,4 +118,8 @@ def evaluate(
         group: {v: (table[v][0], table[v][1]) for v in _sorted_values(list(table))}
         for group, table in counts.items()
     }
-    return EvalResult(split, correct, total, steps_sum / max(total, 1), by)
+    steps_by = {
+        group: {v: table[v][2] / table[v][1] for v in _sorted_values(list(table))}
+        for group, table in counts.items()
+    }
+    return EvalResult(split, correct, total, steps_sum / max(total, 1), by, steps_by)

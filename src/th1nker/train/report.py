@@ -73,9 +73,10 @@ def describe_model(model: ModelConfig | TRMConfig) -> str:
 
 
 def _accuracy_table(result: EvalResult, group: str) -> str:
-    rows = [f"| {group} | accuracy | problems |", "|---|---|---|"]
+    rows = [f"| {group} | accuracy | problems | mean thinking steps |", "|---|---|---|---|"]
     for value, (correct, total) in result.by[group].items():
-        rows.append(f"| {value} | {correct / total:.4f} | {total} |")
+        steps = result.steps_by[group][value]
+        rows.append(f"| {value} | {correct / total:.4f} | {total} | {steps:.2f} |")
     return "\n".join(rows)
 
 
@@ -111,7 +112,8 @@ def render_markdown(
     for steps in next(iter(sweep.values())):
         lines.append(f"| {steps} | " + " | ".join(f"{sweep[s][steps]:.4f}" for s in sweep) + " |")
     lines += ["", "![loss](loss.png)", "![digits](accuracy_vs_digits.png)"]
-    lines += ["![operands](accuracy_vs_operands.png)", "![steps](accuracy_vs_steps.png)", ""]
+    lines += ["![operands](accuracy_vs_operands.png)", "![steps](accuracy_vs_steps.png)"]
+    lines += ["![thinking](steps_vs_difficulty.png)", ""]
     return "\n".join(lines)
 
 
@@ -158,6 +160,17 @@ def write_plots(
         figure.tight_layout()
         figure.savefig(out / f"accuracy_vs_{group}.png", dpi=110)
         plt.close(figure)
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for axis, group in zip(axes, ("digits", "operands"), strict=True):
+        for split, result in results.items():
+            table = result.steps_by[group]
+            axis.plot([int(v) for v in table], list(table.values()), "o-", label=split)
+        axis.set(xlabel=group, ylabel="mean thinking steps used", title=f"steps vs {group}")
+        axis.legend()
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(out / "steps_vs_difficulty.png", dpi=110)
+    plt.close(figure)
     figure, axis = plt.subplots(figsize=(7, 4))
     for split, accuracies in sweep.items():
         axis.plot(list(accuracies), list(accuracies.values()), "o-", label=split)
