@@ -6,7 +6,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from th1nker.cli import app
-from th1nker.models.config import ModelConfig
+from th1nker.models.config import ModelConfig, TRMConfig
 from th1nker.solve import pretrained_path
 from th1nker.train.checkpoint import load_checkpoint
 from th1nker.train.evaluate import evaluate
@@ -32,3 +32,10 @@ def test_docs_list_every_model_field_with_its_default():
     text = (ROOT / "docs" / "model.md").read_text()
     for name, field in ModelConfig.model_fields.items():
         assert re.search(rf"\| `{name}` \| {re.escape(str(field.default))} \|", text), name
+
+
+def test_recursion_docs_list_every_trm_field_with_its_default():
+    text = (ROOT / "docs" / "recursion.md").read_text()
+    for name, field in TRMConfig.model_fields.items():
+        default = "trm" if name == "kind" else str(field.default)
+        assert re.search(rf"\| `{name}` \| {re.escape(default)} \|", text), name

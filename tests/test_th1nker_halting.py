@@ -69,3 +69,25 @@ def test_a_model_without_the_head_uses_its_budget_and_reports_nan():
     b = arithmetic_batch(2)
     out = m.generate(b["input_ids"], b["input_mask"], torch.tensor([1, 3]), 4)
     assert out.steps.tolist() == [1, 3] and torch.isnan(out.halt).all()
+
+
+def test_trm_recursion_updates_z_then_the_latents_with_the_same_blocks(monkeypatch):
+    m = model(recursion="trm", latent_updates=3, halting=False)
+    calls = []
+    original = m.process
+    monkeypatch.setattr(m, "process", lambda x, memory: calls.append(1) or original(x, memory))
+    b = arithmetic_batch(4)
+    out = run_model(m, b, 2)
+    assert len(calls) == 2 * (3 + 1)  # per step: 3 updates of z, 1 of the latents
+    loss = out.logits.float().logsumexp(-1).mean()
+    loss.backward()
+    assert all(p.grad is not None for p in m.thinker.parameters())
+
+
+def test_trm_recursion_carries_z_across_steps_unless_truncated():
+    b = arithmetic_batch(4)
+    for truncate in (False, True):
+        m = model(recursion="trm", truncate_gradients=truncate, halting=False)
+        (first, _), (second, _) = m.think(b["input_ids"], b["input_mask"], torch.full((4,), 2))
+        (grad,) = torch.autograd.grad(second.sum(), first, allow_unused=True)
+        assert (grad is None) == truncate

@@ -61,6 +61,12 @@ class ModelConfig(BaseModel):
     )
     answer_slots: int = Field(32, ge=2, description="parallel decoder: longest answer + eos")
     truncate_gradients: bool = Field(False, description="detach latents between thinking steps")
+    recursion: Literal["none", "trm"] = Field(
+        "none",
+        description="process(): none (the blocks once) or trm (a second latent set z: "
+        "latent_updates x z <- blocks(z + latents), then latents <- blocks(latents + z))",
+    )
+    latent_updates: int = Field(2, ge=1, description="recursion trm: updates of z per step")
     halting: bool = Field(
         False,
         description="learn a halting head (done?) on the pooled latents; at inference each "

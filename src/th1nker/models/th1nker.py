@@ -160,6 +160,20 @@ class Th1nker(nn.Module):
         hidden = self.decoder(self.embed(query_ids), query_positions, latents, positions)
         return self.head(self.out_norm(hidden))
 
+    def recurse(
+        self,
+        latents: Float[Tensor, "batch latents dim"],
+        z: Float[Tensor, "batch latents dim"],
+        memory: MemoryState,
+    ) -> tuple[Float[Tensor, "batch latents dim"], Float[Tensor, "batch latents dim"]]:
+        """`process` as TRM's latent recursion (`recursion: trm`): the latents are the answer
+        state y (they have just read the input, so they carry x) and z a second latent set,
+        kept from step to step: `latent_updates` times z <- process(z + y), then
+        y <- process(y + z). The same blocks do both updates."""
+        for _ in range(self.config.latent_updates):
+            z = self.process(z + latents, memory)
+        return self.process(latents + z, memory), z
+
     # --- the thinking loop ---------------------------------------------------------------------
 
     def think(
@@ -172,12 +186,17 @@ class Th1nker(nn.Module):
         inputs = self.encode_input(input_ids, input_mask)
         latents = self.init_latent(input_ids.shape[0])
         memory = self.init_kv_cache(latents)
+        z = torch.zeros_like(latents) if self.config.recursion == "trm" else None
         for _ in range(int(steps.max())):
             latents, memory = self.read_input(latents, inputs, memory)
-            latents = self.process(latents, memory)
+            if z is None:
+                latents = self.process(latents, memory)
+            else:
+                latents, z = self.recurse(latents, z, memory)
             yield latents, inputs["offset"]
             if self.config.truncate_gradients:
                 latents, memory = latents.detach(), self.memory.detach_state(memory)
+                z = None if z is None else z.detach()
 
     def forward(
         self,
