@@ -1,0 +1,116 @@
+"""Thinking steps, measured: accuracy after a fixed number of steps vs with learned halting, and
+the steps halting uses by difficulty, for trained runs (Th1nker or TRM) on their test/ood splits.
+
+    python benchmarks/bench_thinking.py RUN_DIR [RUN_DIR ...] [--n 2000] [--split test]
+        [--plot steps.png] [--record]
+
+Every problem is decoded once with `trace`: its answer after every step 1..budget, checked exactly;
+"fixed k" is the accuracy of the answers after step k (every problem), "halting" the accuracy of
+each problem's answer at the step its halting head stopped it, with the mean steps that used, and
+"fixed, same compute" the fixed-steps accuracy interpolated at that mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+
+import numpy as np
+import torch
+from common import record
+
+from th1nker.tasks.checking import check_batch
+from th1nker.tasks.stream import ProblemStream
+from th1nker.train.checkpoint import load_checkpoint
+from th1nker.train.report import describe_model
+
+
+@torch.no_grad()
+def trace_run(run: str, split: str, n: int, batch_size: int = 500, seed: int = 1234) -> dict:
+    """correct [steps, n] after every step, steps used [n], digits [n], operands [n]."""
+    config, model, _ = load_checkpoint(run)
+    stream = ProblemStream(config.task, split, batch_size, seed)
+    correct, used, digits, operands = [], [], [], []
+    for index in range((n + batch_size - 1) // batch_size):
+        batch = stream.batch(index).to_tensors()
+        budget = model.config.steps_for(batch["digits"])
+        out = model.generate(
+            batch["input_ids"], batch["input_mask"], budget, batch["target_ids"].shape[1] + 2,
+            trace=True,
+        )  # fmt: skip
+        correct.append(
+            torch.tensor([[v.correct for v in check_batch(batch, a)] for a in out.answers])
+        )
+        used.append(out.steps)
+        digits.append(batch["digits"])
+        operands.append(batch["operands"])
+    return {
+        "config": config,
+        "correct": torch.cat(correct, 1)[:, :n].float(),
+        "used": torch.cat(used)[:n],
+        "digits": torch.cat(digits)[:n],
+        "operands": torch.cat(operands)[:n],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--plot", default=None, help="write steps used vs digits to this PNG")
+    parser.add_argument("--record", action="store_true")
+    args = parser.parse_args()
+    lines = [
+        "| run | model | fixed steps: accuracy | halting: accuracy (mean steps) | fixed, same "
+        "compute |",
+        "|---|---|---|---|---|",
+    ]
+    by_digits_lines = ["| run | digits: mean steps used (accuracy) |", "|---|---|"]
+    curves = {}
+    for run in args.runs:
+        t = trace_run(run, args.split, args.n)
+        fixed = t["correct"].mean(1).tolist()
+        rows = torch.arange(t["correct"].shape[1])
+        halting = float(t["correct"][t["used"] - 1, rows].mean())
+        mean_steps = float(t["used"].float().mean())
+        same = float(np.interp(mean_steps, np.arange(1, len(fixed) + 1), fixed))
+        fixed_text = ", ".join(f"{k + 1}: {a:.4f}" for k, a in enumerate(fixed))
+        name = t["config"].name
+        lines.append(
+            f"| {name} | {describe_model(t['config'].model)} | {fixed_text} | {halting:.4f} "
+            f"({mean_steps:.2f}) | {same:.4f} |"
+        )
+        table = defaultdict(list)
+        for d, s, ok in zip(
+            t["digits"].tolist(), t["used"].tolist(), t["correct"][t["used"] - 1, rows].tolist(),
+            strict=True,
+        ):  # fmt: skip
+            table[d].append((s, ok))
+        curve = {d: float(np.mean([s for s, _ in v])) for d, v in sorted(table.items())}
+        curves[name] = curve
+        cells = ", ".join(
+            f"{d}: {curve[d]:.2f} ({np.mean([ok for _, ok in table[d]]):.3f})" for d in curve
+        )
+        by_digits_lines.append(f"| {name} | {cells} |")
+    print("\n".join(lines + [""] + by_digits_lines))
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        figure, axis = plt.subplots(figsize=(7, 4))
+        for name, curve in curves.items():
+            axis.plot(list(curve), list(curve.values()), "o-", label=name)
+        axis.set(xlabel="digits", ylabel="mean thinking steps used", title=args.split)
+        axis.legend()
+        axis.grid(alpha=0.3)
+        figure.tight_layout()
+        figure.savefig(args.plot, dpi=110)
+    if args.record:
+        record(f"Thinking steps: fixed vs halting ({args.split})", lines + [""] + by_digits_lines)
+
+
+if __name__ == "__main__":
+    main()
