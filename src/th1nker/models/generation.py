@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
-from jaxtyping import Float, Int
+from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from th1nker.tasks.vocab import EOS, PAD
@@ -20,6 +21,39 @@ class Generated:
     answers: Int[Tensor, "n_out batch answer"]
     steps: Int[Tensor, " batch"]
     halt: Float[Tensor, "steps batch"]
+
+
+def says_done(halt_logit: Float[Tensor, " batch"], threshold: float) -> Bool[Tensor, " batch"]:
+    """Whether the halting probability sigmoid(logit) reaches `threshold`."""
+    return halt_logit.float().sigmoid() >= threshold
+
+
+class Stopping:
+    """Which rows stop after each thinking step: at their `budget` of steps, or (given a
+    `threshold`) at the first step whose halting probability reaches it. Keeps the steps each
+    row used and every step's halting probabilities (NaN without a halting head)."""
+
+    def __init__(self, budget: Int[Tensor, " batch"], threshold: float | None):
+        self.budget, self.threshold = budget, threshold
+        self.used = torch.zeros_like(budget)
+        self.running = torch.ones_like(budget, dtype=torch.bool)
+        self.halts: list[Tensor] = []
+
+    def step(self, step: int, halt_logit: Tensor | None) -> Bool[Tensor, " batch"]:
+        """The rows that stop after step `step` (0-based) and had not stopped before."""
+        nan = torch.full(self.budget.shape, math.nan, device=self.budget.device)
+        self.halts.append(nan if halt_logit is None else halt_logit.float().sigmoid())
+        if self.threshold is None:
+            done = torch.zeros_like(self.running)
+        else:
+            done = self.halts[-1] >= self.threshold
+        stop = self.running & ((self.budget <= step + 1) | done)
+        self.used = torch.where(stop, step + 1, self.used)
+        self.running &= ~stop
+        return stop
+
+    def result(self, answers: Int[Tensor, "n_out batch answer"]) -> Generated:
+        return Generated(answers=answers, steps=self.used, halt=torch.stack(self.halts))
 
 
 def sample_logits(

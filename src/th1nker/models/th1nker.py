@@ -18,7 +18,6 @@ answer is taken at its own last step. Shapes are batch-first; see docs/model.md.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import TypedDict
 
 import torch
@@ -30,7 +29,7 @@ from th1nker.memory.stepped import thinking_memory
 from th1nker.models.attention import Block
 from th1nker.models.config import ModelConfig
 from th1nker.models.decoders import DECODERS
-from th1nker.models.generation import Generated, pad_after_eos
+from th1nker.models.generation import Generated, Stopping, pad_after_eos
 from th1nker.models.positions import number_digits, ordinal, significance
 from th1nker.tasks.vocab import EOS, START_DECODE
 
@@ -225,13 +224,6 @@ class Th1nker(nn.Module):
         """The halting head's logit ("the answer is right now") from the mean latent."""
         return self.halt_head(latents.mean(dim=1))[:, 0]
 
-    def wants_to_halt(self, latents: Float[Tensor, "batch latents dim"]) -> Bool[Tensor, " batch"]:
-        """Whether the halting head says done (probability >= halt_threshold); never without it."""
-        if not self.config.halting:
-            return torch.zeros(latents.shape[0], dtype=torch.bool, device=latents.device)
-        t = self.config.halt_threshold
-        return self.halt_logit(latents) >= math.log(t / (1 - t))
-
     @torch.no_grad()
     def generate(
         self,
@@ -245,23 +237,18 @@ class Th1nker(nn.Module):
         """Greedy answers (pad after eos) at each row's last step: its `steps`, or, with
         `halting` (and `use_halting`), the first step whose halting probability reaches the
         threshold. With `trace`, the answer after every step (all rows run the longest budget)."""
-        answers, halts, final = [], [], None
-        used = torch.zeros_like(steps)
-        running = torch.ones_like(steps, dtype=torch.bool)
+        halting = self.config.halting
+        stopping = Stopping(steps, self.config.halt_threshold if use_halting else None)
+        answers, final = [], None
         for step, (latents, offset) in enumerate(self.think(input_ids, input_mask, steps)):
             if trace:
                 answers.append(self.decode(latents, offset, max_answer))
-            halt = self.halt_logit(latents).sigmoid() if self.config.halting else None
-            halts.append(latents.new_full(steps.shape, math.nan) if halt is None else halt)
-            halts_now = self.wants_to_halt(latents) & use_halting
-            stop = running & ((steps <= step + 1) | halts_now)
-            used = torch.where(stop, step + 1, used)
-            running &= ~stop
+            stop = stopping.step(step, self.halt_logit(latents) if halting else None)
             final = latents if final is None else torch.where(stop[:, None, None], latents, final)
-            if not (running.any() or trace):
+            if not (stopping.running.any() or trace):
                 break
         out = torch.stack(answers) if trace else self.decode(final, offset, max_answer)[None]
-        return Generated(answers=out, steps=used, halt=torch.stack(halts))
+        return stopping.result(out)
 
     def decode(
         self,

@@ -18,7 +18,6 @@ current states after each token rather than starting again. docs/recursion.md ha
 
 from __future__ import annotations
 
-import math
 from typing import TypedDict
 
 import torch
@@ -27,7 +26,13 @@ from torch import Tensor, nn
 
 from th1nker.models.attention import Block, FeedForward
 from th1nker.models.config import TRMConfig
-from th1nker.models.generation import Generated, pad_after_eos, sample_logits
+from th1nker.models.generation import (
+    Generated,
+    Stopping,
+    pad_after_eos,
+    sample_logits,
+    says_done,
+)
 from th1nker.models.positions import ordinal, significance
 from th1nker.tasks.vocab import BLANK, EOS, PAD
 
@@ -214,11 +219,10 @@ class TRM(nn.Module):
         return following, logits, halt_logit
 
     def wants_to_halt(self, halt_logit: Float[Tensor, " batch"]) -> Bool[Tensor, " batch"]:
-        """Whether the halting head says done (probability >= halt_threshold)."""
+        """Whether the halting head says done (never without `halting`)."""
         if not self.config.halting:
             return torch.zeros_like(halt_logit, dtype=torch.bool)
-        t = self.config.halt_threshold
-        return halt_logit >= math.log(t / (1 - t))
+        return says_done(halt_logit, self.config.halt_threshold)
 
     # --- inference -----------------------------------------------------------------------------
 
@@ -234,23 +238,17 @@ class TRM(nn.Module):
         `use_halting`, or it used its `steps`), or with `run_all` until the largest budget.
         Returns the final carry, the last logits, and Generated with every step's greedy answer
         [steps, batch, max_answer], the steps each row used, and the halting probabilities."""
-        answers, halts = [], []
-        used = torch.zeros_like(steps)
-        running = torch.ones_like(steps, dtype=torch.bool)
+        halting = self.config.halting
+        stopping = Stopping(steps, self.config.halt_threshold if use_halting else None)
+        answers = []
         for step in range(int(steps.max())):
             carry, logits, halt_logit = self.supervision_step(carry)
             answer = pad_after_eos(logits.argmax(-1))[:, :max_answer]
             answers.append(nn.functional.pad(answer, (0, max_answer - answer.shape[1]), value=PAD))
-            halts.append(
-                torch.sigmoid(halt_logit) if self.config.halting else halt_logit * math.nan
-            )
-            halts_now = self.wants_to_halt(halt_logit) & use_halting
-            stop = running & ((steps <= step + 1) | halts_now)
-            used = torch.where(stop, step + 1, used)
-            running &= ~stop
-            if not (running.any() or run_all):
+            stopping.step(step, halt_logit if halting else None)
+            if not (stopping.running.any() or run_all):
                 break
-        return carry, logits, Generated(torch.stack(answers), used, torch.stack(halts))
+        return carry, logits, stopping.result(torch.stack(answers))
 
     @torch.no_grad()
     def generate(
