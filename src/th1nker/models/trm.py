@@ -109,7 +109,7 @@ class TRM(nn.Module):
         nn.init.normal_(self.embed.weight, std=0.02)
         nn.init.normal_(self.ordinal_embed.weight, std=0.02)
         nn.init.zeros_(self.q_head.weight)
-        nn.init.constant_(self.q_head.bias, -3.0)  # start by thinking on (TRM's q init)
+        nn.init.constant_(self.q_head.bias, -3.0)  # p(done) = 0.05: start by thinking on
 
     # --- the sequence: problem, then answer slots ----------------------------------------------
 
