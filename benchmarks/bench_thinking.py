@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -107,6 +108,7 @@ def main() -> None:
         axis.legend()
         axis.grid(alpha=0.3)
         figure.tight_layout()
+        Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(args.plot, dpi=110)
     if args.record:
         record(f"Thinking steps: fixed vs halting ({args.split})", lines + [""] + by_digits_lines)
