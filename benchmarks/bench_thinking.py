@@ -7,7 +7,8 @@ the steps halting uses by difficulty, for trained runs (Th1nker or TRM) on their
 Every problem is decoded once with `trace`: its answer after every step 1..budget, checked exactly;
 "fixed k" is the accuracy of the answers after step k (every problem), "halting" the accuracy of
 each problem's answer at the step its halting head stopped it, with the mean steps that used, and
-"fixed, same compute" the fixed-steps accuracy interpolated at that mean.
+"fixed, same compute" the fixed-steps accuracy interpolated at that mean. Then the mean steps
+used (and accuracy) by digits and by operands, also plotted with `--plot`.
 """
 
 from __future__ import annotations
@@ -67,7 +68,10 @@ def main() -> None:
         "compute |",
         "|---|---|---|---|---|",
     ]
-    by_digits_lines = ["| run | digits: mean steps used (accuracy) |", "|---|---|"]
+    group_lines = {
+        group: [f"| run | {group}: mean steps used (accuracy) |", "|---|---|"]
+        for group in ("digits", "operands")
+    }
     curves = {}
     for run in args.runs:
         t = trace_run(run, args.split, args.n)
@@ -82,36 +86,40 @@ def main() -> None:
             f"| {name} | {describe_model(t['config'].model)} | {fixed_text} | {halting:.4f} "
             f"({mean_steps:.2f}) | {same:.4f} |"
         )
-        table = defaultdict(list)
-        for d, s, ok in zip(
-            t["digits"].tolist(), t["used"].tolist(), t["correct"][t["used"] - 1, rows].tolist(),
-            strict=True,
-        ):  # fmt: skip
-            table[d].append((s, ok))
-        curve = {d: float(np.mean([s for s, _ in v])) for d, v in sorted(table.items())}
-        curves[name] = curve
-        cells = ", ".join(
-            f"{d}: {curve[d]:.2f} ({np.mean([ok for _, ok in table[d]]):.3f})" for d in curve
-        )
-        by_digits_lines.append(f"| {name} | {cells} |")
-    print("\n".join(lines + [""] + by_digits_lines))
+        for group, group_table in group_lines.items():
+            table = defaultdict(list)
+            for value, s, ok in zip(
+                t[group].tolist(), t["used"].tolist(), t["correct"][t["used"] - 1, rows].tolist(),
+                strict=True,
+            ):  # fmt: skip
+                table[value].append((s, ok))
+            curve = {v: float(np.mean([s for s, _ in table[v]])) for v in sorted(table)}
+            curves[(name, group)] = curve
+            cells = ", ".join(
+                f"{v}: {curve[v]:.2f} ({np.mean([ok for _, ok in table[v]]):.3f})" for v in curve
+            )
+            group_table.append(f"| {name} | {cells} |")
+    tables = lines + [line for group in group_lines.values() for line in ["", *group]]
+    print("\n".join(tables))
     if args.plot:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        figure, axis = plt.subplots(figsize=(7, 4))
-        for name, curve in curves.items():
-            axis.plot(list(curve), list(curve.values()), "o-", label=name)
-        axis.set(xlabel="digits", ylabel="mean thinking steps used", title=args.split)
-        axis.legend()
-        axis.grid(alpha=0.3)
+        figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+        for axis, group in zip(axes, group_lines, strict=True):
+            for (name, curve_group), curve in curves.items():
+                if curve_group == group:
+                    axis.plot(list(curve), list(curve.values()), "o-", label=name)
+            axis.set(xlabel=group, ylabel="mean thinking steps used", title=args.split)
+            axis.legend(fontsize=8)
+            axis.grid(alpha=0.3)
         figure.tight_layout()
         Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(args.plot, dpi=110)
     if args.record:
-        record(f"Thinking steps: fixed vs halting ({args.split})", lines + [""] + by_digits_lines)
+        record(f"Thinking steps: fixed vs halting ({args.split})", tables)
 
 
 if __name__ == "__main__":
