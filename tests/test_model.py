@@ -167,3 +167,13 @@ def test_random_offsets_only_in_training_and_only_for_digits():
     is_digit = (b["input_ids"] < 256) & (b["input_ids"] != 10)  # no base value in this scheme
     assert (shift[~is_digit] == 0).all()
     assert (shift == torch.where(is_digit, train_inputs["offset"][:, None], 0)).all()
+
+
+def test_decoded_answers_always_have_max_answer_tokens(monkeypatch):
+    """Decoding stops early once every row wrote eos; the answer is still padded to max_answer,
+    so traces of steps that stopped at different lengths stack."""
+    m = model().eval()
+    eos_first = torch.nn.functional.one_hot(torch.tensor(EOS), m.config.vocab).float()
+    monkeypatch.setattr(m, "write_out", lambda z, q, o: eos_first.expand(*q.shape, -1))
+    tokens = m.decode(m.init_latent(3), torch.zeros(3, dtype=torch.long), max_answer=7)
+    assert tokens.shape == (3, 7) and (tokens[:, 0] == EOS).all() and (tokens[:, 1:] == PAD).all()

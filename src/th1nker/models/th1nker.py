@@ -31,7 +31,7 @@ from th1nker.models.config import ModelConfig
 from th1nker.models.decoders import DECODERS
 from th1nker.models.generation import Generated, Stopping, pad_after_eos
 from th1nker.models.positions import number_digits, ordinal, significance
-from th1nker.tasks.vocab import EOS, START_DECODE
+from th1nker.tasks.vocab import EOS, PAD, START_DECODE
 
 
 class InputCache(TypedDict):
@@ -269,6 +269,7 @@ class Th1nker(nn.Module):
                 if bool((tokens == EOS).any(dim=1).all()):
                     break
             tokens = tokens[:, 1:]
+        tokens = nn.functional.pad(tokens, (0, max_answer - tokens.shape[1]), value=PAD)
         return pad_after_eos(tokens)
 
 
