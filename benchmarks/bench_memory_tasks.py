@@ -4,13 +4,15 @@ vectors: steps and minutes until held-out sequences have 0 bit errors, and accur
 
     python benchmarks/bench_memory_tasks.py --network configs/memory/dnc.yaml --task copy
     python benchmarks/bench_memory_tasks.py --network configs/memory/ntm.yaml --task recall
-        [--max-minutes 20] [--batch 32] [--lr 1e-3] [--eval-every 200] [--record]
+        [--max-minutes 20] [--batch 32] [--lr 1e-3] [--eval-every 200] [--curriculum] [--record]
 
 A problem of the task language (e.g. `task:copy s1 .. sL =`, answer `s1 .. sL`) becomes a
 sequence of vectors: one step per input token (8 bits of a symbol, or a one-hot flag for the
 task marker, `blank` and `=`), then one step per answer symbol with an "answer now" flag, where the
 network's 8 outputs are read as bits (binary cross-entropy). Held-out problems come from the
-scheme's test split, longer ones from its ood split.
+scheme's test split, longer ones from its ood split. With `--curriculum`, training starts at the
+smallest length (or number of items) and the range grows by one whenever 95% of held-out problems
+of the current range are perfect; the final numbers are always on the full range.
 """
 
 from __future__ import annotations
@@ -34,6 +36,15 @@ SCHEMES = {
     "reverse": {"type": "reverse", "length": [1, 10], "ood": {"length": [11, 20]}},
     "recall": {"type": "recall", "items": [2, 6], "item_len": 3, "ood": {"items": [7, 10]}},
 }
+
+
+def scheme_for(task: str, upper: int | None = None):
+    """The task's scheme; with `upper`, its length (items for recall) range cut at `upper`."""
+    spec = dict(SCHEMES[task])
+    if upper is not None:
+        key = "items" if task == "recall" else "length"
+        spec[key] = [spec[key][0], upper]
+    return load_scheme(None, [f"generators=[{spec}]", "name=" + task])
 
 
 def to_sequences(batch: dict[str, torch.Tensor]):
@@ -89,13 +100,18 @@ def main() -> None:
     parser.add_argument("--max-minutes", type=float, default=20)
     parser.add_argument("--eval-every", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--curriculum", action="store_true")
     parser.add_argument("--record", action="store_true")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
-    scheme = load_scheme(None, [f"generators=[{SCHEMES[args.task]}]", "name=" + args.task])
+    scheme = scheme_for(args.task)
+    key = "items" if args.task == "recall" else "length"
+    low, high = SCHEMES[args.task][key]
+    upper = low if args.curriculum else high
     network = load_network(args.network, [f"input_size={INPUT_SIZE}", f"output_size={BITS}"])
     optimizer = torch.optim.Adam(network.parameters(), lr=args.lr)
-    train = ProblemStream(scheme, "train", args.batch, args.seed)
+    train = ProblemStream(scheme_for(args.task, upper), "train", args.batch, args.seed)
+    current = ProblemStream(scheme_for(args.task, upper), "test", 250, args.seed + 1)
     test = ProblemStream(scheme, "test", 250, args.seed + 1)
     ood = ProblemStream(scheme, "ood", 250, args.seed + 1)
     start, training, step, solved = time.perf_counter(), 0.0, 0, None
@@ -117,6 +133,11 @@ def main() -> None:
             if perfect == 1.0:
                 solved = (step, training / 60)
                 break
+            if upper < high and evaluate(network, current, 4)[0] >= 0.95:
+                upper += 1
+                print(f"curriculum: {key} up to {upper}", flush=True)
+                train = ProblemStream(scheme_for(args.task, upper), "train", args.batch, step)
+                current = ProblemStream(scheme_for(args.task, upper), "test", 250, args.seed + 1)
     perfect, bit_errors, _, _ = evaluate(network, test, 4)
     ood_perfect, ood_bits, hardest_perfect, hardest = evaluate(network, ood, 4)
     lines = [
