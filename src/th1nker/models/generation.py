@@ -23,6 +23,16 @@ class Generated:
     halt: Float[Tensor, "steps batch"]
 
 
+def row_exact_match(
+    logits: Float[Tensor, "*steps batch answer vocab"],
+    target_ids: Int[Tensor, "batch answer"],
+    target_mask: Bool[Tensor, "batch answer"],
+) -> Bool[Tensor, "*steps batch"]:
+    """Whether every answer token (eos included) is the argmax, per row (and per step when the
+    logits have a leading steps dimension)."""
+    return ((logits.argmax(-1) == target_ids) | ~target_mask).all(dim=-1)
+
+
 def says_done(halt_logit: Float[Tensor, " batch"], threshold: float) -> Bool[Tensor, " batch"]:
     """Whether the halting probability sigmoid(logit) reaches `threshold`."""
     return halt_logit.float().sigmoid() >= threshold

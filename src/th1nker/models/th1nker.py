@@ -29,7 +29,7 @@ from th1nker.memory.stepped import thinking_memory
 from th1nker.models.attention import Block
 from th1nker.models.config import ModelConfig
 from th1nker.models.decoders import DECODERS
-from th1nker.models.generation import Generated, Stopping, pad_after_eos
+from th1nker.models.generation import Generated, Stopping, pad_after_eos, row_exact_match
 from th1nker.models.positions import number_digits, ordinal, significance
 from th1nker.tasks.vocab import EOS, PAD, START_DECODE
 
@@ -300,7 +300,7 @@ def halting_loss(
 ) -> Float[Tensor, ""]:
     """Binary cross-entropy of the halting logits against whether each step's (teacher-forced)
     answer is entirely right, over the active steps: the label is the real correctness."""
-    right = ((output.logits.argmax(-1) == target_ids) | ~target_mask).all(dim=-1)
+    right = row_exact_match(output.logits, target_ids, target_mask)
     bce = nn.functional.binary_cross_entropy_with_logits(
         output.halt.float(), right.float(), reduction="none"
     )
@@ -319,5 +319,4 @@ def exact_match(
     is the exact-match accuracy of `generate` without its token-by-token loop.
     """
     last = output.logits[steps - 1, torch.arange(len(steps), device=steps.device)]
-    right = (last.argmax(-1) == target_ids) | ~target_mask
-    return right.all(dim=1)
+    return row_exact_match(last, target_ids, target_mask)

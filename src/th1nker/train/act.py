@@ -15,9 +15,10 @@ current answer (all answer tokens right, eos included), as in TRM.
 from __future__ import annotations
 
 import torch
-from jaxtyping import Bool, Int
+from jaxtyping import Bool
 from torch import Tensor, nn
 
+from th1nker.models.generation import row_exact_match
 from th1nker.models.trm import TRM
 from th1nker.tasks.vocab import PAD
 
@@ -55,13 +56,6 @@ def refill(
         key: torch.where(rows.view(-1, *[1] * (value.dim() - 1)), fresh[key], value)
         for key, value in carry.items()
     }
-
-
-def row_exact_match(
-    logits: Tensor, target_ids: Int[Tensor, "batch slots"], target_mask: Bool[Tensor, "batch slots"]
-) -> Bool[Tensor, " batch"]:
-    """Whether every answer token (eos included) is the argmax."""
-    return ((logits.argmax(-1) == target_ids) | ~target_mask).all(dim=1)
 
 
 def act_step(
