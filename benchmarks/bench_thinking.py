@@ -2,13 +2,15 @@
 the steps halting uses by difficulty, for trained runs (Th1nker or TRM) on their test/ood splits.
 
     python benchmarks/bench_thinking.py RUN_DIR [RUN_DIR ...] [--n 2000] [--split test]
-        [--plot steps.png] [--record]
+        [--plot steps.png] [--thresholds 0.3 0.5 0.7 0.9] [--record]
 
 Every problem is decoded once with `trace`: its answer after every step 1..budget, checked exactly;
 "fixed k" is the accuracy of the answers after step k (every problem), "halting" the accuracy of
 each problem's answer at the step its halting head stopped it, with the mean steps that used, and
 "fixed, same compute" the fixed-steps accuracy interpolated at that mean. Then the mean steps
-used (and accuracy) by digits and by operands, also plotted with `--plot`.
+used (and accuracy) by digits and by operands, also plotted with `--plot`. `--thresholds` replays
+the trace with other halting thresholds (each problem stops at the first step whose halting
+probability reaches it): accuracy vs mean compute, against fixed steps at the same compute.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ from th1nker.train.report import describe_model
 
 @torch.no_grad()
 def trace_run(run: str, split: str, n: int, batch_size: int = 500, seed: int = 1234) -> dict:
-    """correct [steps, n] after every step, steps used [n], digits [n], operands [n]."""
+    """correct [steps, n] after every step, steps used [n], step budget [n], halting probability after every
+    step [steps, n], digits [n], operands [n]."""
     config, model, _ = load_checkpoint(run)
     stream = ProblemStream(config.task, split, batch_size, seed)
-    correct, used, digits, operands = [], [], [], []
+    correct, used, budgets, halt, digits, operands = [], [], [], [], [], []
     for index in range((n + batch_size - 1) // batch_size):
         batch = stream.batch(index).to_tensors()
         budget = model.config.steps_for(batch["digits"])
@@ -44,15 +47,27 @@ def trace_run(run: str, split: str, n: int, batch_size: int = 500, seed: int = 1
             torch.tensor([[v.correct for v in check_batch(batch, a)] for a in out.answers])
         )
         used.append(out.steps)
+        budgets.append(budget)
+        halt.append(out.halt)
         digits.append(batch["digits"])
         operands.append(batch["operands"])
     return {
         "config": config,
         "correct": torch.cat(correct, 1)[:, :n].float(),
         "used": torch.cat(used)[:n],
+        "budget": torch.cat(budgets)[:n],
+        "halt": torch.cat(halt, 1)[:, :n],
         "digits": torch.cat(digits)[:n],
         "operands": torch.cat(operands)[:n],
     }
+
+
+def halting_at(t: dict, threshold: float) -> torch.Tensor:
+    """Steps [n] each problem uses when it stops at the first step whose halting probability
+    reaches `threshold`, or at its budget (what `generate` does with that threshold)."""
+    steps = torch.arange(1, t["halt"].shape[0] + 1)[:, None]
+    stops = (t["halt"] >= threshold) | (steps >= t["budget"])
+    return stops.float().argmax(0) + 1
 
 
 def main() -> None:
@@ -61,6 +76,10 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--plot", default=None, help="write steps used vs digits to this PNG")
+    parser.add_argument(
+        "--thresholds", type=float, nargs="*", default=[],
+        help="also sweep the halting threshold over these probabilities",
+    )  # fmt: skip
     parser.add_argument("--record", action="store_true")
     args = parser.parse_args()
     lines = [
@@ -72,9 +91,15 @@ def main() -> None:
         group: [f"| run | {group}: mean steps used (accuracy) |", "|---|---|"]
         for group in ("digits", "operands")
     }
+    sweep = [
+        "| run | halting threshold | accuracy | mean steps | fixed steps, same compute |",
+        "|---|---:|---:|---:|---:|",
+    ]
     curves = {}
     for run in args.runs:
         t = trace_run(run, args.split, args.n)
+        threshold = t["config"].model.halt_threshold
+        assert torch.equal(halting_at(t, threshold), t["used"]), "sweep disagrees with generate"
         fixed = t["correct"].mean(1).tolist()
         rows = torch.arange(t["correct"].shape[1])
         halting = float(t["correct"][t["used"] - 1, rows].mean())
@@ -86,6 +111,13 @@ def main() -> None:
             f"| {name} | {describe_model(t['config'].model)} | {fixed_text} | {halting:.4f} "
             f"({mean_steps:.2f}) | {same:.4f} |"
         )
+        for threshold in args.thresholds:
+            used = halting_at(t, threshold)
+            steps = float(used.float().mean())
+            sweep.append(
+                f"| {name} | {threshold:g} | {float(t['correct'][used - 1, rows].mean()):.4f} | "
+                f"{steps:.2f} | {float(np.interp(steps, np.arange(1, len(fixed) + 1), fixed)):.4f} |"
+            )
         for group, group_table in group_lines.items():
             table = defaultdict(list)
             for value, s, ok in zip(
@@ -100,6 +132,8 @@ def main() -> None:
             )
             group_table.append(f"| {name} | {cells} |")
     tables = lines + [line for group in group_lines.values() for line in ["", *group]]
+    if args.thresholds:
+        tables += ["", *sweep]
     print("\n".join(tables))
     if args.plot:
         import matplotlib

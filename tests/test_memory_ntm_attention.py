@@ -53,6 +53,28 @@ def test_an_ntm_head_walks_the_memory_by_location():
     assert visited == [1, 2, 3, 4, 0]
 
 
+def test_ntm_slots_become_different_from_a_constant_memory():
+    """From the constant init, random interfaces must write different things to different slots:
+    a head starting uniform would keep every slot identical (the memory would be one slot)."""
+    torch.manual_seed(0)
+    memory = NTMMemory(slots=8, width=4, reads=1, writes=1)
+    memory.init_state(3)
+    for _ in range(6):
+        memory(torch.randn(3, memory.interface_size))
+    rows = memory.state["memory"]
+    assert (rows - rows[:, :1]).abs().amax(dim=(1, 2)).min() > 1e-3
+
+
+def test_ntm_start_weighting_is_learned():
+    memory = NTMMemory(slots=6, width=4, reads=1, writes=1)
+    memory.init_state(2)
+    start = memory.readers[0].state["weights"]
+    torch.testing.assert_close(start.sum(-1), torch.ones(2))
+    memory(torch.randn(2, memory.interface_size)).sum().backward()
+    assert memory.readers[0].start.grad.abs().sum() > 0
+    assert memory.writers[0].start.grad.abs().sum() > 0
+
+
 def test_ntm_erase_and_add():
     memory = NTMMemory(slots=3, width=2, reads=1, writes=1)
     memory.init_state(1)

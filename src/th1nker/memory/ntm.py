@@ -36,15 +36,23 @@ class NTMHeadState(TypedDict):
 
 class NTMHead(Stateful):
     """Addressing shared by NTM readers and writers. Interface: key W, strength 1,
-    interpolation gate 1, shift 3, sharpening 1 (writers add erase W and add W)."""
+    interpolation gate 1, shift 3, sharpening 1 (writers add erase W and add W).
+
+    A head starts from a learned weighting softmax(`start`), `start` drawn uniform in
+    +-sqrt(6 / (slots + 1)) (as Collier & Beel 2018). It must not start uniform (or zero): every
+    NTM operation treats the slots alike, so from a constant memory a uniform head writes the same
+    into every slot forever and the memory acts as a single slot (tested)."""
 
     def __init__(self, slots: int, width: int, flags: MemoryFlags):
         super().__init__()
         self.slots, self.width, self.flags = slots, width, flags
         self.address_size = width + 3 + SHIFTS
+        bound = (6 / (slots + 1)) ** 0.5
+        self.start = torch.nn.Parameter(torch.empty(slots).uniform_(-bound, bound))
 
     def initial_state(self, batch_size: int, device: torch.device) -> NTMHeadState:
-        return NTMHeadState(weights=torch.zeros(batch_size, self.slots, device=device))
+        start = torch.softmax(self.start, dim=-1).to(device)
+        return NTMHeadState(weights=start.expand(batch_size, self.slots))
 
     def address(
         self, interface: Float[Tensor, "batch size"], memory: Float[Tensor, "batch slots width"]
