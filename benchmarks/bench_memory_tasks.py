@@ -4,7 +4,8 @@ vectors: steps and minutes until held-out sequences have 0 bit errors, and accur
 
     python benchmarks/bench_memory_tasks.py --network configs/memory/dnc.yaml --task copy
     python benchmarks/bench_memory_tasks.py --network configs/memory/ntm.yaml --task recall
-        [--max-minutes 20] [--batch 32] [--lr 1e-3] [--eval-every 200] [--curriculum] [--record]
+        [--max-minutes 20] [--batch 32] [--lr 1e-3] [--eval-every 200] [--curriculum]
+        [--plot-heads heads.png] [--checkpoint run.pt] [--record]
 
 A problem of the task language (e.g. `task:copy s1 .. sL =`, answer `s1 .. sL`) becomes a
 sequence of vectors: one step per input token (8 bits of a symbol, or a one-hot flag for the
@@ -13,16 +14,23 @@ network's 8 outputs are read as bits (binary cross-entropy). Held-out problems c
 scheme's test split, longer ones from its ood split. With `--curriculum`, training starts at the
 smallest length (or number of items) and the range grows by one whenever 95% of held-out problems
 of the current range are perfect; the final numbers are always on the full range.
+`--checkpoint FILE` saves the network, optimiser and progress there (atomically) at every
+evaluation and continues from it when it exists (`--max-minutes` counts all sessions).
+`--plot-heads` draws, for one held-out problem of the largest size, where every read and write
+head of the network's memories looks at each step, next to the input and the output bits.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
+from pathlib import Path
 
 import torch
 from common import record
 
+from th1nker.memory.heads import HeadMemory
 from th1nker.memory.network import load_network
 from th1nker.tasks.scheme import load_scheme
 from th1nker.tasks.stream import ProblemStream
@@ -91,6 +99,47 @@ def evaluate(network, stream: ProblemStream, batches: int) -> tuple[float, float
     return float(perfect.mean()), wrong_bits / all_bits, at_hardest, hardest
 
 
+def save_atomically(path: str, network, optimizer, progress: dict) -> None:
+    """Network and optimiser state and `progress` to `path`, via a temporary file and a rename."""
+    temporary = f"{path}.tmp"
+    torch.save({"network": network.state_dict(), "optimizer": optimizer.state_dict(), **progress},
+               temporary)  # fmt: skip
+    os.replace(temporary, path)
+
+
+@torch.no_grad()
+def plot_heads(network, stream: ProblemStream, path: str) -> None:
+    """Input, read/write weightings of every head (slots x steps) and output bits of the first
+    held-out problem with the most items, stepped one input at a time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    batch = stream.batch(0).to_tensors()
+    row = int(batch["digits"].argmax())
+    inputs, targets, answer = (x[row : row + 1] for x in to_sequences(batch))
+    memories = [m for m in network.modules() if isinstance(m, HeadMemory)]
+    heads = [(f"{kind} {i}", h) for m in memories for kind, group in
+             (("write", m.writers), ("read", m.readers)) for i, h in enumerate(group)]  # fmt: skip
+    weights, outputs = {name: [] for name, _ in heads}, []
+    network.init_state(1)
+    for t in range(inputs.shape[1]):
+        outputs.append(network(inputs[:, t])[0])
+        for name, head in heads:
+            weights[name].append(head.state["weights"][0])
+    output = (torch.stack(outputs) > 0).float() * answer[0, :, None]
+    panels = [("input", inputs[0]), *((n, torch.stack(w)) for n, w in weights.items()),
+              ("target", targets[0]), ("output", output)]  # fmt: skip
+    figure, axes = plt.subplots(len(panels), 1, figsize=(8, 1.2 + 1.6 * len(panels)))
+    for axis, (name, values) in zip(axes, panels, strict=True):
+        axis.imshow(values.T, aspect="auto", cmap="Greys", interpolation="nearest")
+        axis.set_ylabel(name)
+    axes[-1].set_xlabel("step")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--network", required=True)
@@ -101,6 +150,8 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--curriculum", action="store_true")
+    parser.add_argument("--plot-heads", default=None, help="write a head-weighting plot here")
+    parser.add_argument("--checkpoint", default=None, help="save to / resume from this file")
     parser.add_argument("--record", action="store_true")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
@@ -110,11 +161,20 @@ def main() -> None:
     upper = low if args.curriculum else high
     network = load_network(args.network, [f"input_size={INPUT_SIZE}", f"output_size={BITS}"])
     optimizer = torch.optim.Adam(network.parameters(), lr=args.lr)
-    train = ProblemStream(scheme_for(args.task, upper), "train", args.batch, args.seed)
+    training, step, stream_seed = 0.0, 0, args.seed
+    if args.checkpoint and Path(args.checkpoint).exists():
+        saved = torch.load(args.checkpoint)
+        network.load_state_dict(saved["network"])
+        optimizer.load_state_dict(saved["optimizer"])
+        training, step, upper, stream_seed = (
+            saved[k] for k in ("training", "step", "upper", "seed")
+        )
+        print(f"resumed from {args.checkpoint} at step {step} ({training / 60:.1f} min)")
+    train = ProblemStream(scheme_for(args.task, upper), "train", args.batch, stream_seed)
     current = ProblemStream(scheme_for(args.task, upper), "test", 250, args.seed + 1)
     test = ProblemStream(scheme, "test", 250, args.seed + 1)
     ood = ProblemStream(scheme, "ood", 250, args.seed + 1)
-    start, training, step, solved = time.perf_counter(), 0.0, 0, None
+    start, solved = time.perf_counter(), None
     while training < 60 * args.max_minutes:
         tick = time.perf_counter()
         inputs, targets, answer = to_sequences(train.batch(step).to_tensors())
@@ -138,6 +198,10 @@ def main() -> None:
                 print(f"curriculum: {key} up to {upper}", flush=True)
                 train = ProblemStream(scheme_for(args.task, upper), "train", args.batch, step)
                 current = ProblemStream(scheme_for(args.task, upper), "test", 250, args.seed + 1)
+                stream_seed = step
+            if args.checkpoint:
+                progress = {"training": training, "step": step, "upper": upper, "seed": stream_seed}
+                save_atomically(args.checkpoint, network, optimizer, progress)
     perfect, bit_errors, _, _ = evaluate(network, test, 4)
     ood_perfect, ood_bits, hardest_perfect, hardest = evaluate(network, ood, 4)
     lines = [
@@ -151,6 +215,8 @@ def main() -> None:
         f"{(time.perf_counter() - start) / 60:.1f} |",
     ]
     print("\n".join(lines))
+    if args.plot_heads:
+        plot_heads(network, test, args.plot_heads)
     print("reached 0 bit errors on 1000 held-out sequences" if solved else "not solved in time")
     if args.record:
         record("Memory networks on memory tasks", lines, f", {torch.get_num_threads()} threads")
