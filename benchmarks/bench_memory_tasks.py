@@ -46,11 +46,16 @@ SCHEMES = {
 }
 
 
+def size_key(task: str) -> str:
+    """The scheme field that sets a problem's size: items for recall, length otherwise."""
+    return "items" if task == "recall" else "length"
+
+
 def scheme_for(task: str, upper: int | None = None):
-    """The task's scheme; with `upper`, its length (items for recall) range cut at `upper`."""
+    """The task's scheme; with `upper`, its size range (`size_key`) cut at `upper`."""
     spec = dict(SCHEMES[task])
     if upper is not None:
-        key = "items" if task == "recall" else "length"
+        key = size_key(task)
         spec[key] = [spec[key][0], upper]
     return load_scheme(None, [f"generators=[{spec}]", "name=" + task])
 
@@ -156,7 +161,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     scheme = scheme_for(args.task)
-    key = "items" if args.task == "recall" else "length"
+    key = size_key(args.task)
     low, high = SCHEMES[args.task][key]
     upper = low if args.curriculum else high
     network = load_network(args.network, [f"input_size={INPUT_SIZE}", f"output_size={BITS}"])

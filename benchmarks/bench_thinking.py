@@ -31,8 +31,8 @@ from th1nker.train.report import describe_model
 
 @torch.no_grad()
 def trace_run(run: str, split: str, n: int, batch_size: int = 500, seed: int = 1234) -> dict:
-    """correct [steps, n] after every step, steps used [n], step budget [n], halting probability after every
-    step [steps, n], digits [n], operands [n]."""
+    """correct [steps, n] after every step, steps used [n], step budget [n], halting probability
+    after every step [steps, n], digits [n], operands [n]."""
     config, model, _ = load_checkpoint(run)
     stream = ProblemStream(config.task, split, batch_size, seed)
     correct, used, budgets, halt, digits, operands = [], [], [], [], [], []
@@ -70,6 +70,15 @@ def halting_at(t: dict, threshold: float) -> torch.Tensor:
     return stops.float().argmax(0) + 1
 
 
+def at_stops(t: dict, used: torch.Tensor) -> tuple[torch.Tensor, float, float]:
+    """For problems that stop after `used` [n] steps: whether each is right [n], the mean steps,
+    and the fixed-steps accuracy interpolated at that mean (the same compute)."""
+    right = t["correct"][used - 1, torch.arange(len(used))]
+    mean_steps = float(used.float().mean())
+    fixed = t["correct"].mean(1).numpy()
+    return right, mean_steps, float(np.interp(mean_steps, np.arange(1, len(fixed) + 1), fixed))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+")
@@ -101,29 +110,23 @@ def main() -> None:
         threshold = t["config"].model.halt_threshold
         assert torch.equal(halting_at(t, threshold), t["used"]), "sweep disagrees with generate"
         fixed = t["correct"].mean(1).tolist()
-        rows = torch.arange(t["correct"].shape[1])
-        halting = float(t["correct"][t["used"] - 1, rows].mean())
-        mean_steps = float(t["used"].float().mean())
-        same = float(np.interp(mean_steps, np.arange(1, len(fixed) + 1), fixed))
+        right, mean_steps, same = at_stops(t, t["used"])
         fixed_text = ", ".join(f"{k + 1}: {a:.4f}" for k, a in enumerate(fixed))
         name = t["config"].name
         lines.append(
-            f"| {name} | {describe_model(t['config'].model)} | {fixed_text} | {halting:.4f} "
+            f"| {name} | {describe_model(t['config'].model)} | {fixed_text} | {right.mean():.4f} "
             f"({mean_steps:.2f}) | {same:.4f} |"
         )
         for threshold in args.thresholds:
-            used = halting_at(t, threshold)
-            steps = float(used.float().mean())
+            right_at, steps, same_at = at_stops(t, halting_at(t, threshold))
             sweep.append(
-                f"| {name} | {threshold:g} | {float(t['correct'][used - 1, rows].mean()):.4f} | "
-                f"{steps:.2f} | {float(np.interp(steps, np.arange(1, len(fixed) + 1), fixed)):.4f} |"
+                f"| {name} | {threshold:g} | {right_at.mean():.4f} | {steps:.2f} | {same_at:.4f} |"
             )
         for group, group_table in group_lines.items():
             table = defaultdict(list)
             for value, s, ok in zip(
-                t[group].tolist(), t["used"].tolist(), t["correct"][t["used"] - 1, rows].tolist(),
-                strict=True,
-            ):  # fmt: skip
+                t[group].tolist(), t["used"].tolist(), right.tolist(), strict=True
+            ):
                 table[value].append((s, ok))
             curve = {v: float(np.mean([s for s, _ in table[v]])) for v in sorted(table)}
             curves[(name, group)] = curve
