@@ -80,7 +80,11 @@ def main() -> None:
     ]
     print("\n".join(lines))
     if args.record:
-        record("DNC forward+backward per sequence", lines, f", {torch.get_num_threads()} threads")
+        record(
+            "DNC forward+backward per sequence",
+            lines,
+            f", torch threads: {torch.get_num_threads()}",
+        )
 
 
 if __name__ == "__main__":
