@@ -182,12 +182,12 @@ def main() -> None:
     training, step, stream_seed, solved = 0.0, 0, args.seed, None
     if args.checkpoint and Path(args.checkpoint).exists():
         saved = torch.load(args.checkpoint)
-        network.load_state_dict(saved["network"])
-        optimizer.load_state_dict(saved["optimizer"])
         if saved.get("pause", args.pause) != args.pause:
             parser.error(
                 f"--pause {args.pause}: {args.checkpoint} was trained with {saved['pause']}"
             )
+        network.load_state_dict(saved["network"])
+        optimizer.load_state_dict(saved["optimizer"])
         for group in optimizer.param_groups:
             group["lr"] = args.lr  # the saved run's rate is replaced: decay by resuming
         training, step, upper, stream_seed = (
