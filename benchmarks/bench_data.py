@@ -81,7 +81,7 @@ def main() -> None:
         lines.append(f"| {name} | {rate:,.0f} | {token_rate:,.0f} |")
         print(lines[-1], flush=True)
     if args.record:
-        record("Data generation", lines, ", one thread")
+        record("Data generation", lines)
 
 
 if __name__ == "__main__":

@@ -80,11 +80,7 @@ def main() -> None:
     ]
     print("\n".join(lines))
     if args.record:
-        record(
-            "DNC forward+backward per sequence",
-            lines,
-            f", torch threads: {torch.get_num_threads()}",
-        )
+        record("DNC forward+backward per sequence", lines)
 
 
 if __name__ == "__main__":

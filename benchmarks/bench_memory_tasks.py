@@ -256,9 +256,7 @@ def main() -> None:
     else:
         print("not solved in time")
     if args.record:
-        record(
-            "Memory networks on memory tasks", lines, f", torch threads: {torch.get_num_threads()}"
-        )
+        record("Memory networks on memory tasks", lines)
 
 
 if __name__ == "__main__":

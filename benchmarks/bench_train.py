@@ -96,8 +96,7 @@ def main() -> None:
     ]
     print("\n".join(lines))
     if args.record:
-        threads = f", {torch.get_num_threads()} torch threads, device {trainer.device}"
-        record("Training", lines, threads)
+        record("Training", lines, f", device {trainer.device}")
 
 
 if __name__ == "__main__":

@@ -30,12 +30,13 @@ def machine() -> str:
 
 
 def record(title: str, lines: list[str], note: str = "") -> None:
-    """Append a dated table with the machine and the exact command to benchmarks/RESULTS.md."""
+    """Append a dated table with the machine, torch's thread count and the exact command to
+    benchmarks/RESULTS.md."""
     script = Path(sys.argv[0]).name
     header = (
         f"\n### {title}, {date.today()}\n\n"
-        f"Machine: {machine()}, Python {platform.python_version()}, torch {torch.__version__}"
-        f"{note}.\nCommand: `python benchmarks/{script} {shlex.join(sys.argv[1:])}`\n\n"
+        f"Machine: {machine()}, Python {platform.python_version()}, torch {torch.__version__}, "
+        f"torch threads: {torch.get_num_threads()}{note}.\nCommand: `python benchmarks/{script} {shlex.join(sys.argv[1:])}`\n\n"
     )
     with open(ROOT / "benchmarks" / "RESULTS.md", "a") as results:
         results.write(header + "\n".join(lines) + "\n")
