@@ -28,17 +28,17 @@ def _scheme(generator: dict, **fields) -> TaskScheme:
 
 CASES = {
     "addition, 2 operands of 10 digits": _scheme(
-        {"type": "arithmetic", "steps": 2, "operations": "+", "digits": 10}
+        {"type": "arithmetic", "operands": 2, "operations": "+", "digits": 10}
     ),
     "default scheme (add/sub 1-10 digits)": TaskScheme(),
     "arithmetic +-* 2-9 operands, 1-10 digits": _scheme(
-        {"type": "arithmetic", "steps": [2, 9], "operations": "+-*"}, max_length=1024
+        {"type": "arithmetic", "operands": [2, 9], "operations": "+-*"}, max_length=1024
     ),
     "arithmetic all operators, bases 2..256": load_scheme(
         ROOT / "configs/tasks/all_operators.yaml"
     ),
     "factorize 2-9 primes up to 1e9": _scheme(
-        {"type": "factorize", "steps": [2, 9], "max_number": 10**9}, max_length=1024
+        {"type": "factorize", "factors": [2, 9], "max_number": 10**9}, max_length=1024
     ),
     "base_convert 1-10 digits, bases 2/4/10/16": _scheme(
         {"type": "base_convert"}, bases={"values": [2, 4, 10, 16]}, max_length=1024

@@ -26,7 +26,6 @@ from common import record
 from th1nker.tasks.checking import check_batch
 from th1nker.tasks.stream import ProblemStream
 from th1nker.train.checkpoint import load_checkpoint
-from th1nker.train.report import describe_model
 
 
 @torch.no_grad()
@@ -38,7 +37,7 @@ def trace_run(run: str, split: str, n: int, batch_size: int = 500, seed: int = 1
     correct, used, budgets, halt, digits, operands = [], [], [], [], [], []
     for index in range((n + batch_size - 1) // batch_size):
         batch = stream.batch(index).to_tensors()
-        budget = model.config.steps_for(batch["digits"])
+        budget = model.steps_for(batch)
         out = model.generate(
             batch["input_ids"], batch["input_mask"], budget, batch["target_ids"].shape[1] + 2,
             trace=True,
@@ -114,7 +113,7 @@ def main() -> None:
         fixed_text = ", ".join(f"{k + 1}: {a:.4f}" for k, a in enumerate(fixed))
         name = t["config"].name
         lines.append(
-            f"| {name} | {describe_model(t['config'].model)} | {fixed_text} | {right.mean():.4f} "
+            f"| {name} | {t['config'].model.describe()} | {fixed_text} | {right.mean():.4f} "
             f"({mean_steps:.2f}) | {same:.4f} |"
         )
         for threshold in args.thresholds:

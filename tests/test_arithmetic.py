@@ -7,7 +7,7 @@ from th1nker.tasks.generators.arithmetic import ArithmeticProblems
 from th1nker.tasks.generators.arithmetic import evaluate as fast_evaluate
 from th1nker.tasks.vocab import EOS, NEG, OPERATOR_IDS, PAD
 
-ALL_OPS = {"type": "arithmetic", "steps": [1, 7], "operations": "+-*/%^", "digits": [1, 12]}
+ALL_OPS = {"type": "arithmetic", "operands": [1, 7], "operations": "+-*/%^", "digits": [1, 12]}
 MIXED_BASES = {"values": [2, 3, 10, 16, 255, 256]}
 
 
@@ -25,9 +25,9 @@ def _check(record):
     "generator",
     [
         ALL_OPS,
-        {"type": "arithmetic", "steps": [2, 9], "operations": "+-*", "digits": [1, 10]},
-        {"type": "arithmetic", "steps": [2, 2], "operations": "+-", "digits": [1, 10]},
-        {"type": "arithmetic", "steps": [2, 5], "operations": "/%", "digits": [1, 4]},
+        {"type": "arithmetic", "operands": [2, 9], "operations": "+-*", "digits": [1, 10]},
+        {"type": "arithmetic", "operands": [2, 2], "operations": "+-", "digits": [1, 10]},
+        {"type": "arithmetic", "operands": [2, 5], "operations": "/%", "digits": [1, 4]},
     ],
 )
 def test_10000_expressions_match_python_integers(generator):
@@ -39,7 +39,7 @@ def test_10000_expressions_match_python_integers(generator):
 
 
 def test_divisions_are_exact_and_never_by_zero():
-    generator = {**ALL_OPS, "operations": "*/%", "steps": [2, 8]}
+    generator = {**ALL_OPS, "operations": "*/%", "operands": [2, 8]}
     task_scheme = scheme(generators=[generator], max_length=4096)
     problems = [r["problem"] for r in records(task_scheme, 3000)]
     assert sum(p.count("/") for p in problems) > 1000

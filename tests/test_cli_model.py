@@ -46,7 +46,7 @@ def test_train_eval_solve_end_to_end(run_dir):
 @pytest.mark.parametrize(
     "overrides",
     [
-        ["model.halting=true", "model.max_steps=3", "model.steps=3"],
+        ["model.halting=true", "model.max_thinking_steps=3", "model.steps=3"],
         ["--config", str(Path(TINY).with_name("trm.yaml"))],
     ],
     ids=["th1nker-halting", "trm"],

@@ -36,7 +36,7 @@ def _check(record):
 
 
 def test_10000_small_factorizations_match_trial_division():
-    generator = {"type": "factorize", "steps": [1, 9], "max_number": 1000}
+    generator = {"type": "factorize", "factors": [1, 9], "max_number": 1000}
     bases = {"values": [2, 10, 16, 256]}
     for record in records(scheme(generators=[generator], bases=bases, max_length=1024), 10_000):
         number, factors = _check(record)
@@ -48,7 +48,7 @@ def test_10000_small_factorizations_match_trial_division():
 
 @pytest.mark.parametrize("max_number", [10**9, 10**15])
 def test_large_factorizations_are_checked_by_sympy(max_number):
-    generator = {"type": "factorize", "steps": [1, 9], "max_number": max_number}
+    generator = {"type": "factorize", "factors": [1, 9], "max_number": max_number}
     task_scheme = scheme(generators=[generator], bases={"values": [10, 16]}, max_length=1024)
     for record in records(task_scheme, 2000 if max_number == 10**9 else 300):
         number, factors = _check(record)
@@ -59,7 +59,7 @@ def test_large_factorizations_are_checked_by_sympy(max_number):
 
 
 def test_repeated_primes_are_written_as_powers():
-    generator = {"type": "factorize", "steps": [4, 9], "max_number": 30}
+    generator = {"type": "factorize", "factors": [4, 9], "max_number": 30}
     answers = [r["answer"] for r in records(scheme(generators=[generator]), 200)]
     assert sum("^" in a for a in answers) > 100
 
@@ -90,7 +90,7 @@ def test_random_primes_are_prime_with_the_asked_digit_counts():
 
 
 def test_a_prime_power_and_a_prime():
-    generator = {"type": "factorize", "steps": [1, 1], "max_number": 100}
+    generator = {"type": "factorize", "factors": [1, 1], "max_number": 100}
     for record in records(scheme(generators=[generator]), 200):
         number, factors = _check(record)
         assert factors == [(number, 1)] and sympy.isprime(number)

@@ -136,15 +136,15 @@ def test_a_tiny_model_overfits_a_fixed_batch():
 
 
 def test_steps_grow_with_digits_and_stop_at_max():
-    config = ModelConfig(steps=1, steps_per_digit=0.25, max_steps=3)
+    config = ModelConfig(steps=1, steps_per_digit=0.25, max_thinking_steps=3)
     assert config.steps_for(torch.tensor([0, 1, 4, 5, 8, 40])).tolist() == [1, 2, 2, 3, 3, 3]
 
 
 def test_bad_model_configs_are_refused_with_the_field_named():
     with pytest.raises(ValueError, match="divisible by n_heads"):
         ModelConfig(dim=30, n_heads=4)
-    with pytest.raises(ValueError, match="max_steps"):
-        ModelConfig(steps=5, max_steps=3)
+    with pytest.raises(ValueError, match="max_thinking_steps"):
+        ModelConfig(steps=5, max_thinking_steps=3)
     with pytest.raises(ValueError, match="input_cache_size"):
         m = model(input_cache_size=4)
         b = arithmetic_batch()

@@ -26,7 +26,7 @@ def test_shipped_schemes_load(path):
         (["generators.0.type=foo"], "generators.0: Input tag 'foo'.*expected tags: 'arithmetic'"),
         (["bases.values=[2,300]"], r"bases.values.1: base 300 is outside the allowed bases 2..256"),
         (["bases.values=[1]"], r"base 1 is outside the allowed bases 2..256"),
-        (["generators.0.steps=[5,3]"], r"generators.0.steps: empty range \[5, 3\]"),
+        (["generators.0.operands=[5,3]"], r"generators.0.operands: empty range \[5, 3\]"),
         (
             ["bases.values=[2,4,10]", "bases.distribution=[1,2,3,4]"],
             r"distribution has 4 entries; allowed: 2 \(\[first, last\].*one per base \(3\)",
@@ -66,7 +66,10 @@ def test_shipped_schemes_load(path):
             ["generators=[{type: recall, items: [1, 3]}]"],
             r"items \[1, 3\] must lie within \[2, 1000\]",
         ),
-        (["generators=[{type: arithmetic, operations: '^', steps: [2, 3]}]"], "at most 2 steps"),
+        (
+            ["generators=[{type: arithmetic, operations: '^', operands: [2, 3]}]"],
+            "at most 2 operands",
+        ),
         (["max_length"], "override 'max_length' must look like key=value"),
         (["output_base=binary"], "output_base"),
     ],
@@ -95,7 +98,7 @@ def test_overrides_and_seed_forms():
     )
     assert scheme.max_length == 128 and scheme.generators[0].digits == (1, 5)
     assert scheme.output_base == "input"
-    assert load_scheme(None, ["generators.0.steps=3"]).generators[0].steps == (3, 3)
+    assert load_scheme(None, ["generators.0.operands=3"]).generators[0].operands == (3, 3)
 
 
 def test_geometric_distribution():

@@ -45,7 +45,7 @@ def test_batches_are_padded_with_masks():
 
 
 def test_splits_never_share_a_problem():
-    task_scheme = scheme(generators=[{"type": "arithmetic", "steps": [2, 2], "digits": [1, 2]}])
+    task_scheme = scheme(generators=[{"type": "arithmetic", "operands": [2, 2], "digits": [1, 2]}])
     seen = {}
     for split in ("train", "val", "test", "ood"):
         seen[split] = {tuple(r["input_ids"]) for r in records(task_scheme, 3000, split=split)}
@@ -94,7 +94,7 @@ def test_overflow_error_strategy_refuses_with_a_clear_message():
 
 def test_too_small_problem_space_for_a_split_is_a_clear_error():
     task_scheme = scheme(
-        generators=[{"type": "arithmetic", "steps": 2, "digits": 1, "operations": "+"}]
+        generators=[{"type": "arithmetic", "operands": 2, "digits": 1, "operations": "+"}]
     )
     with pytest.raises(SchemeError, match="problem space is too small"):
         ProblemStream(task_scheme, "val", batch_size=64).batch(0)

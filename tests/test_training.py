@@ -72,9 +72,9 @@ def test_resume_after_a_kill_equals_the_uninterrupted_run(tmp_path, monkeypatch,
 
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
     config = tiny(tmp_path)
-    from th1nker.train import trainer as trainer_module
+    from th1nker.models import th1nker as th1nker_module
 
-    real_loss = trainer_module.deep_supervision_loss
+    real_loss = th1nker_module.deep_supervision_loss
 
     calls: list[int] = []
 
@@ -83,7 +83,7 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_checkpoint(tmp_path, monkey
         loss, per_step = real_loss(output, target_ids, target_mask)
         return (loss * float("nan") if len(calls) > 25 else loss), per_step
 
-    monkeypatch.setattr(trainer_module, "deep_supervision_loss", nan_from_step_26)
+    monkeypatch.setattr(th1nker_module, "deep_supervision_loss", nan_from_step_26)
     run = tmp_path / "run"
     with pytest.raises(TrainingDiverged, match="step 26"):
         Trainer(config, run, QUIET, resume=False).run()

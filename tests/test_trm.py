@@ -6,12 +6,12 @@ import pytest
 import torch
 from helpers import arithmetic_batch
 
+from th1nker.models import act
+from th1nker.models.act import act_step, refill, row_exact_match
 from th1nker.models.config import TRMConfig
 from th1nker.models.generation import sample_logits
 from th1nker.models.trm import TRM
 from th1nker.tasks.vocab import EOS, PAD
-from th1nker.train import act
-from th1nker.train.act import act_step, refill, row_exact_match
 
 TINY_TRM = {
     "kind": "trm", "dim": 32, "n_heads": 2, "n_layers": 1, "input_cache_size": 16,

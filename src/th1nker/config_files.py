@@ -119,3 +119,43 @@ def load_config(
         return validate(model, data, source, tags)
     except ConfigError as failure:
         raise error(str(failure)) from None
+
+
+def registered(registry: dict[str, type[BaseModel]], key: str, default: str | None, what: str):
+    """A before-validator that builds the registered model named by `value[key]` (`default` when
+    absent) from a mapping; instances pass through. Errors inside it carry the registry name in
+    their location, as pydantic's tagged unions do, so `validate(..., tags=registry)` names the
+    allowed fields of the right model. The registry is read at validation time, so types
+    registered after this call (in their own modules) are found."""
+
+    def build(value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        name = value.get(key, default)
+        if name not in registry:
+            raise ValueError(f"{key} {name!r} is not a known {what}; known: {', '.join(registry)}")
+        try:
+            return registry[name].model_validate(value)
+        except ValidationError as error:
+            details = [
+                {
+                    "type": e["type"],
+                    "loc": (name, *e["loc"]),
+                    "input": e["input"],
+                    "ctx": e.get("ctx", {}),
+                }  # fmt: skip
+                for e in error.errors()
+            ]
+            raise ValidationError.from_exception_data(error.title, details) from None
+
+    return build
+
+
+def refuse_renamed(data: Any, renamed: dict[str, str]) -> Any:
+    """For a `model_validator(mode="before")`: a ValueError naming the new name of any field in
+    `data` that was renamed (`renamed` maps old to new)."""
+    if isinstance(data, dict):
+        for old, new in renamed.items():
+            if old in data:
+                raise ValueError(f"{old} was renamed {new}: write {new}: {data[old]!r}")
+    return data

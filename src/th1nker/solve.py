@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from th1nker.models.build import Model
+from th1nker.models.family import Family
 from th1nker.tasks.checking import answer_tokens, check_batch, decode_factorization
 from th1nker.tasks.generators import decimal
 from th1nker.tasks.notation import encode_problems
@@ -61,13 +61,13 @@ def _written_in_base(task: str, tokens: list[int], out_base: int) -> str:
 
 
 @torch.no_grad()
-def solve(model: Model, problems: list[str], base: int = 10, trace: bool = False):
+def solve(model: Family, problems: list[str], base: int = 10, trace: bool = False):
     """Solutions of `problems` (all in one batch); raises NotationError for unreadable ones."""
     encoded = encode_problems(problems, base)
     batch = encoded.to_tensors()
     expected = [answer for _, answer in encoded.describe(decimal)]
-    device = next(model.parameters()).device
-    budget = model.config.steps_for(batch["digits"])
+    device = model.device
+    budget = model.steps_for(batch)
     out = model.generate(
         batch["input_ids"].to(device),
         batch["input_mask"].to(device),

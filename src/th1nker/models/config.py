@@ -1,4 +1,4 @@
-"""The Th1nker's configuration: one validated object, documented field by field."""
+"""The configurations of the Th1nker and the TRM: validated objects, documented field by field."""
 
 from __future__ import annotations
 
@@ -6,19 +6,28 @@ from typing import Any, Literal
 
 import torch
 from jaxtyping import Int
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from torch import Tensor
 
+from th1nker.config_files import refuse_renamed
 from th1nker.memory.stepped import thinking_memory
+from th1nker.models.family import FamilyConfig
+from th1nker.tasks.scheme import TaskScheme
 from th1nker.tasks.vocab import VOCAB_SIZE
 
 
-class ModelConfig(BaseModel):
+def _fits_input(config: ModelConfig | TRMConfig, task: TaskScheme) -> None:
+    if config.input_cache_size < task.max_length:
+        raise ValueError(
+            f"model.input_cache_size {config.input_cache_size} is smaller than "
+            f"task.max_length {task.max_length}: the model could not read the longest problems"
+        )
+
+
+class ModelConfig(FamilyConfig):
     """Sizes and switches of the Th1nker model (docs/model.md explains each choice)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kind: Literal["th1nker"] = Field("th1nker", description="which model (trm: TRMConfig)")
+    kind: Literal["th1nker"] = Field("th1nker", description="which model family")
     dim: int = Field(64, ge=8, description="width of tokens, latents and memory vectors")
     n_layers: int = Field(2, ge=1, description="latent self-attention blocks per thinking step")
     n_heads: int = Field(4, ge=1, description="attention heads (dim must divide evenly)")
@@ -28,9 +37,12 @@ class ModelConfig(BaseModel):
     steps_per_digit: float = Field(
         0.0, ge=0, description="extra steps per decimal digit of the problem (harder: more)"
     )
-    max_steps: int = Field(16, ge=1, description="upper bound on thinking steps")
+    max_thinking_steps: int = Field(16, ge=1, description="upper bound on thinking steps")
     mem_cache_size: int = Field(
-        96, ge=0, description="latent vectors kept in memory; the oldest are evicted first"
+        96,
+        ge=0,
+        description="latent memory: the most latent vectors it holds (latent per step, so the "
+        "last mem_cache_size // latent steps whole); the oldest are evicted first",
     )
     memory: dict[str, Any] | None = Field(
         None,
@@ -38,7 +50,9 @@ class ModelConfig(BaseModel):
         "{type: dnc|ntm|attention, its fields}, written with the pooled latents every step, "
         "its reads attended to (docs/memory.md)",
     )
-    input_cache_size: int = Field(128, ge=1, description="most input tokens the model reads")
+    input_cache_size: int = Field(
+        128, ge=1, description="most input tokens a problem may have (task.max_length fits it)"
+    )
     dropout: float = Field(0.0, ge=0, lt=1, description="in attention and MLPs")
     positional: Literal["significance", "sequence"] = Field(
         "significance",
@@ -79,14 +93,21 @@ class ModelConfig(BaseModel):
     mlp_ratio: int = Field(2, ge=1, description="MLP hidden width = mlp_ratio * dim")
     max_numbers: int = Field(16, ge=1, description="ordinal embeddings (later numbers share)")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        return refuse_renamed(data, {"max_steps": "max_thinking_steps"})
+
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:
         if self.dim % self.n_heads:
             raise ValueError(f"dim {self.dim} must be divisible by n_heads {self.n_heads}")
         if self.vocab < VOCAB_SIZE:
             raise ValueError(f"vocab {self.vocab} is smaller than the task language's {VOCAB_SIZE}")
-        if self.steps > self.max_steps:
-            raise ValueError(f"steps {self.steps} exceeds max_steps {self.max_steps}")
+        if self.steps > self.max_thinking_steps:
+            raise ValueError(
+                f"steps {self.steps} exceeds max_thinking_steps {self.max_thinking_steps}"
+            )
         if self.memory is not None:
             try:
                 thinking_memory(self.memory, self.dim, self.mem_cache_size)
@@ -97,15 +118,23 @@ class ModelConfig(BaseModel):
     def steps_for(self, digits: Int[Tensor, " batch"]) -> Int[Tensor, " batch"]:
         """Thinking steps per problem whose largest operand has `digits` decimal digits."""
         extra = torch.ceil(self.steps_per_digit * digits.float()).long()
-        return (self.steps + extra).clamp(max=self.max_steps)
+        return (self.steps + extra).clamp(max=self.max_thinking_steps)
+
+    def describe(self) -> str:
+        return (
+            f"Th1nker, dim {self.dim}, {self.n_layers} layers, {self.latent} latents, steps "
+            f"{self.steps} (+{self.steps_per_digit}/digit, max {self.max_thinking_steps}), "
+            f"decoder {self.decoder}, halting {self.halting}"
+        )
+
+    def check_task(self, task: TaskScheme) -> None:
+        _fits_input(self, task)
 
 
-class TRMConfig(BaseModel):
+class TRMConfig(FamilyConfig):
     """The Tiny Recursive Model (docs/recursion.md explains each choice)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kind: Literal["trm"] = Field(description="which model: trm")
+    kind: Literal["trm"] = Field(description="which model family: trm")
     dim: int = Field(64, ge=8, description="width of x, y, z")
     n_heads: int = Field(4, ge=1, description="attention heads of the tiny network")
     n_layers: int = Field(2, ge=1, description="blocks of the tiny network")
@@ -114,7 +143,9 @@ class TRMConfig(BaseModel):
     )
     mlp_ratio: int = Field(2, ge=1, description="feed-forward hidden width = mlp_ratio * dim")
     vocab: int = Field(VOCAB_SIZE, description="token vocabulary size (the task language's)")
-    input_cache_size: int = Field(64, ge=1, description="input tokens (problems padded to it)")
+    input_cache_size: int = Field(
+        64, ge=1, description="input tokens: every problem is padded to it (task.max_length fits)"
+    )
     answer_slots: int = Field(24, ge=2, description="blank slots after the problem: answer + eos")
     max_numbers: int = Field(16, ge=1, description="ordinal embeddings (later numbers share)")
     rotary_fraction: float = Field(0.5, ge=0, le=1, description="share of head features rotated")
@@ -137,9 +168,14 @@ class TRMConfig(BaseModel):
             raise ValueError(f"vocab {self.vocab} is smaller than the task language's {VOCAB_SIZE}")
         return self
 
-    @property
-    def max_steps(self) -> int:
-        return self.supervision_steps
+    def describe(self) -> str:
+        return (
+            f"TRM, dim {self.dim}, {self.n_layers} {self.mixer} blocks, n={self.latent_updates}, "
+            f"T={self.recursions}, N_sup={self.supervision_steps}, halting {self.halting}"
+        )
+
+    def check_task(self, task: TaskScheme) -> None:
+        _fits_input(self, task)
 
     def steps_for(self, digits: Int[Tensor, " batch"]) -> Int[Tensor, " batch"]:
         """The step budget of every problem: N_sup (halting decides how many are used)."""

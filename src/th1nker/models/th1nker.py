@@ -29,6 +29,7 @@ from th1nker.memory.stepped import thinking_memory
 from th1nker.models.attention import Block
 from th1nker.models.config import ModelConfig
 from th1nker.models.decoders import DECODERS
+from th1nker.models.family import Batch, Carry, Family, LossStats, register_family
 from th1nker.models.generation import Generated, Stopping, pad_after_eos, row_exact_match
 from th1nker.models.positions import number_digits, ordinal, significance
 from th1nker.tasks.vocab import EOS, PAD, START_DECODE
@@ -56,10 +57,13 @@ class ThinkOutput:
     halt: Float[Tensor, "steps batch"] | None = None
 
 
-class Th1nker(nn.Module):
+@register_family
+class Th1nker(Family):
+    config_class = ModelConfig
+
     def __init__(self, config: ModelConfig):
-        super().__init__()
-        self.config = c = config
+        super().__init__(config)
+        c = config
         block = lambda self_attention: Block(  # noqa: E731
             c.dim, c.n_heads, c.rotary_fraction, c.dropout, self_attention, 1, c.mlp_ratio
         )
@@ -77,6 +81,31 @@ class Th1nker(nn.Module):
             self.halt_head = nn.Linear(c.dim, 1)
         nn.init.normal_(self.embed.weight, std=0.02)
         nn.init.normal_(self.ordinal_embed.weight, std=0.02)
+
+    # --- the family contract (models/family.py) ---------------------------------------------
+
+    def steps_for(self, batch: Batch) -> Int[Tensor, " batch"]:
+        """`ModelConfig.steps_for` of each problem's digits."""
+        return self.config.steps_for(batch["digits"])
+
+    def loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, LossStats, Carry]:
+        """Deep supervision (every step's answer), plus the halting loss with `halting`; the
+        accuracy counts each row at its own last step. No carry between batches."""
+        steps = self.steps_for(batch)
+        targets, mask = batch["target_ids"], batch["target_mask"]
+        output = self(batch["input_ids"], batch["input_mask"], targets, steps)
+        loss, per_step = deep_supervision_loss(output, targets, mask)
+        if self.config.halting:
+            loss = loss + self.config.halt_weight * halting_loss(output, targets, mask)
+        correct = exact_match(output, targets, mask, steps)
+        stats = LossStats(
+            per_step=per_step.tolist(),
+            correct=int(correct.sum()),
+            rows=len(steps),
+            tokens=int(mask.sum()),
+            thinking_steps=int(steps.sum()),
+        )
+        return loss, stats, None
 
     # --- the pieces of one thinking step -------------------------------------------------------
 

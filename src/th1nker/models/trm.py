@@ -24,8 +24,10 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 
+from th1nker.models.act import act_step
 from th1nker.models.attention import Block, FeedForward
 from th1nker.models.config import TRMConfig
+from th1nker.models.family import Batch, Family, LossStats, register_family
 from th1nker.models.generation import (
     Generated,
     Stopping,
@@ -94,10 +96,13 @@ class TinyNet(nn.Module):
         return self.norm(h)
 
 
-class TRM(nn.Module):
+@register_family
+class TRM(Family):
+    config_class = TRMConfig
+
     def __init__(self, config: TRMConfig):
-        super().__init__()
-        self.config = c = config
+        super().__init__(config)
+        c = config
         self.embed = nn.Embedding(c.vocab, c.dim)
         self.ordinal_embed = nn.Embedding(c.max_numbers + 1, c.dim)
         self.in_norm = nn.LayerNorm(c.dim)
@@ -110,6 +115,27 @@ class TRM(nn.Module):
         nn.init.normal_(self.ordinal_embed.weight, std=0.02)
         nn.init.zeros_(self.q_head.weight)
         nn.init.constant_(self.q_head.bias, -3.0)  # p(done) = 0.05: start by thinking on
+
+    # --- the family contract (models/family.py) ---------------------------------------------
+
+    def steps_for(self, batch: Batch) -> Int[Tensor, " batch"]:
+        """N_sup for every problem (halting decides how many are used)."""
+        return self.config.steps_for(batch["digits"])
+
+    def loss(
+        self, batch: Batch, carry: dict[str, Tensor] | None
+    ) -> tuple[Tensor, LossStats, dict[str, Tensor]]:
+        """One ACT supervision step on the carry of problems in flight (`models/act.py`); the
+        accuracy counts the rows that halted at this step."""
+        carry, loss, stats = act_step(self, carry, batch)
+        counted = LossStats(
+            per_step=[loss.item()],
+            correct=stats["correct"],
+            rows=stats["halted"],
+            tokens=stats["tokens"],
+            thinking_steps=stats["halted_steps"],
+        )
+        return loss, counted, carry
 
     # --- the sequence: problem, then answer slots ----------------------------------------------
 
@@ -226,7 +252,7 @@ class TRM(nn.Module):
 
     # --- inference -----------------------------------------------------------------------------
 
-    def think(
+    def decode_steps(
         self,
         carry: Carry,
         steps: Int[Tensor, " batch"],
@@ -264,7 +290,7 @@ class TRM(nn.Module):
         or after its `steps` supervision steps; with `trace`, the answer after every step up to
         the largest budget (`steps` still tells where each row stopped)."""
         carry = self.start(input_ids, input_mask)
-        _, _, out = self.think(carry, steps, max_answer, trace, use_halting)
+        _, _, out = self.decode_steps(carry, steps, max_answer, trace, use_halting)
         if trace:
             return out
         rows = torch.arange(len(steps), device=steps.device)
@@ -288,7 +314,7 @@ class TRM(nn.Module):
         continuing from the current (y, z): the recursion is not restarted for every token."""
         c = self.config
         budget = torch.full((len(input_ids),), c.supervision_steps, device=input_ids.device)
-        carry, logits, _ = self.think(self.start(input_ids, input_mask), budget, 1)
+        carry, logits, _ = self.decode_steps(self.start(input_ids, input_mask), budget, 1)
         slots = slice(c.input_cache_size, c.input_cache_size + min(max_answer, c.answer_slots))
         done = torch.zeros(len(input_ids), dtype=torch.bool, device=input_ids.device)
         for j in range(slots.stop - slots.start):

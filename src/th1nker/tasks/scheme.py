@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from th1nker.config_files import ConfigError, format_validation_error, load_config
+from th1nker.config_files import ConfigError, format_validation_error, load_config, refuse_renamed
 from th1nker.tasks.generators import (
     Problems,
     sample_arithmetic,
@@ -121,40 +121,50 @@ def _check_operations(operations: str) -> str:
 
 
 class ArithmeticSpec(_GeneratorSpec):
-    """Expressions of `steps` operands joined by `operations`, standard precedence."""
+    """Expressions of `operands` operands joined by `operations`, standard precedence."""
 
     type: Literal["arithmetic"] = "arithmetic"
-    steps: Range = (2, 2)
+    operands: Range = (2, 2)
     operations: Annotated[str, AfterValidator(_check_operations)] = "+-*"
     digits: Range = (1, 10)
     max_number: int | None = Field(default=None, ge=1)
     max_exponent: int = Field(default=3, ge=0, le=16)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        return refuse_renamed(data, {"steps": "operands"})
+
     @model_validator(mode="after")
     def _check_ranges(self):
-        _check_within("steps", self.steps, 1, 64)
+        _check_within("operands", self.operands, 1, 64)
         _check_within("digits", self.digits, 1, MAX_DIGITS)
-        if self.operations == "^" and self.steps[1] > 2:
-            raise ValueError("operations '^' alone allows at most 2 steps (no a^b^c)")
+        if self.operations == "^" and self.operands[1] > 2:
+            raise ValueError("operations '^' alone allows at most 2 operands (no a^b^c)")
         return self
 
     def draw(self, rng, n):
         return sample_arithmetic(
-            rng, n, self.steps, self.operations, self.digits, self.max_number, self.max_exponent
+            rng, n, self.operands, self.operations, self.digits, self.max_number, self.max_exponent
         )
 
 
 class FactorizeSpec(_GeneratorSpec):
-    """Products of `steps` primes up to `max_number`; prime digit counts uniform in `digits`."""
+    """Products of `factors` primes up to `max_number`; prime digit counts uniform in `digits`."""
 
     type: Literal["factorize"] = "factorize"
-    steps: Range = (2, 5)
+    factors: Range = (2, 5)
     max_number: int = Field(default=10**9, ge=2, lt=MAX_PRIME_BOUND)
     digits: Range | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        return refuse_renamed(data, {"steps": "factors"})
+
     @model_validator(mode="after")
     def _check_ranges(self):
-        _check_within("steps", self.steps, 1, 64)
+        _check_within("factors", self.factors, 1, 64)
         top = _largest_prime_digits(self.max_number)
         if top == 0:
             raise ValueError(f"max_number {self.max_number}: no prime up to it")
@@ -167,7 +177,7 @@ class FactorizeSpec(_GeneratorSpec):
         return self.digits or (1, _largest_prime_digits(self.max_number))
 
     def draw(self, rng, n):
-        return sample_factorize(rng, n, self.steps, self.prime_digits, self.max_number)
+        return sample_factorize(rng, n, self.factors, self.prime_digits, self.max_number)
 
 
 class BaseConvertSpec(_GeneratorSpec):

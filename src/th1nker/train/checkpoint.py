@@ -1,7 +1,8 @@
 """Checkpoints: written atomically, found from a run directory, loaded into a model.
 
 A checkpoint is a directory `RUN/checkpoints/step_NNNNNNN/` holding
-- `model.safetensors`: the weights (the un-compiled module; tied tensors stored once);
+- `model.safetensors`: the weights, as the family writes them (`Family.save_weights`; by default
+  safetensors of the un-compiled module, tied tensors stored once);
 - `config.yaml`: the resolved experiment that built the model;
 - `trainer.pt` (training checkpoints only): optimiser, schedule, step, RNG states.
 
@@ -17,10 +18,9 @@ import shutil
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_model, save_model
 
 from th1nker.config_files import ConfigError
-from th1nker.models.build import Model, build_model
+from th1nker.models.family import Family, build_model
 from th1nker.train.experiment import ExperimentConfig, load_experiment
 
 WEIGHTS, CONFIG, TRAINER, LATEST = "model.safetensors", "config.yaml", "trainer.pt", "latest"
@@ -45,7 +45,7 @@ def _write_text_atomically(path: Path, text: str) -> None:
 
 def save_checkpoint(
     directory: Path,
-    model: Model,
+    model: Family,
     config: ExperimentConfig,
     trainer_state: dict | None = None,
 ) -> Path:
@@ -54,7 +54,7 @@ def save_checkpoint(
     temporary = directory.with_name(f".{directory.name}.tmp")
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir()
-    save_model(model, str(temporary / WEIGHTS))
+    model.save_weights(temporary / WEIGHTS)
     (temporary / CONFIG).write_text(config.to_yaml())
     if trainer_state is not None:
         torch.save(trainer_state, temporary / TRAINER)
@@ -69,7 +69,7 @@ def save_checkpoint(
 
 
 def save_training_checkpoint(
-    run_dir: Path, step: int, model: Model, config: ExperimentConfig, state: dict, keep: int
+    run_dir: Path, step: int, model: Family, config: ExperimentConfig, state: dict, keep: int
 ) -> Path:
     """Checkpoint `step` of a run, mark it latest, and delete all but the newest `keep`."""
     root = run_dir / "checkpoints"
@@ -103,11 +103,11 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu"):
     directory = find_checkpoint(path)
     config = load_experiment(directory / CONFIG)
     model = build_model(config.model)
-    missing, unexpected = load_model(model, str(directory / WEIGHTS), strict=False, device="cpu")
+    missing, unexpected = model.load_weights(directory / WEIGHTS)
     if missing or unexpected:
         raise ConfigError(
-            f"{directory / WEIGHTS} does not match its config: missing {sorted(missing)}, "
-            f"unexpected {sorted(unexpected)}"
+            f"{directory / WEIGHTS} does not match its config: missing {missing}, "
+            f"unexpected {unexpected}"
         )
     return config, model.to(device).eval(), directory
 

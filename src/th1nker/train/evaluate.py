@@ -11,7 +11,7 @@ from collections import defaultdict
 
 import torch
 
-from th1nker.models.build import Model
+from th1nker.models.family import Family
 from th1nker.tasks.checking import check_batch
 from th1nker.tasks.scheme import TASKS, TaskScheme
 from th1nker.tasks.stream import ProblemStream
@@ -64,7 +64,7 @@ def _sorted_values(values: list[str]) -> list[str]:
 
 @torch.no_grad()
 def evaluate(
-    model: Model,
+    model: Family,
     scheme: TaskScheme,
     split: str,
     examples: int,
@@ -74,11 +74,11 @@ def evaluate(
 ) -> EvalResult:
     """Accuracy of `model` on `examples` problems of `split` (the same problems for every seed).
 
-    Each problem thinks for `model.config.steps_for(digits)` steps, or `fixed_steps` if given
+    Each problem thinks for `model.steps_for(batch)` steps, or `fixed_steps` if given
     (a halting head may stop a problem sooner, except with `fixed_steps`); `mean_steps` is the
     mean of the steps used.
     """
-    device = next(model.parameters()).device
+    device = model.device
     was_training = model.training
     model.eval()
     stream = ProblemStream(scheme, split, batch_size, seed)
@@ -87,7 +87,7 @@ def evaluate(
     for index in range((examples + batch_size - 1) // batch_size):
         batch = stream.batch(index).to_tensors()
         batch = {k: v[: examples - total] for k, v in batch.items()}
-        steps = model.config.steps_for(batch["digits"])
+        steps = model.steps_for(batch)
         if fixed_steps is not None:
             steps = torch.full_like(steps, fixed_steps)
         out = model.generate(

@@ -19,18 +19,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    model_validator,
-)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SerializeAsAny, model_validator
 
-from th1nker.config_files import ConfigError, read_yaml, validate
-from th1nker.models.config import ModelConfig, TRMConfig
+from th1nker.config_files import ConfigError, read_yaml, registered, validate
+from th1nker.models.config import ModelConfig
+from th1nker.models.family import CONFIGS, FamilyConfig
 from th1nker.tasks.scheme import GENERATOR_SPECS, TaskScheme
 
 
@@ -86,17 +79,10 @@ def _scheme_from_path(value: Any) -> Any:
     return value
 
 
-def _model_kind(value: Any) -> str:
-    """`model.kind`, th1nker when absent (older run directories have no kind)."""
-    if isinstance(value, dict):
-        return value.get("kind", "th1nker")
-    return getattr(value, "kind", "th1nker")
-
-
-MODEL_SPECS = {"th1nker": ModelConfig, "trm": TRMConfig}
+# `model.kind` picks a registered family (models/family.py); th1nker when absent (older run
+# directories have no kind)
 AnyModel = Annotated[
-    Annotated[ModelConfig, Tag("th1nker")] | Annotated[TRMConfig, Tag("trm")],
-    Discriminator(_model_kind),
+    SerializeAsAny[FamilyConfig], BeforeValidator(registered(CONFIGS, "kind", "th1nker", "model"))
 ]
 
 
@@ -113,12 +99,7 @@ class ExperimentConfig(_Strict):
 
     @model_validator(mode="after")
     def _fits(self) -> ExperimentConfig:
-        length = self.task.max_length
-        if self.model.input_cache_size < length:
-            raise ValueError(
-                f"model.input_cache_size {self.model.input_cache_size} is smaller than "
-                f"task.max_length {length}: the model could not read the longest problems"
-            )
+        self.model.check_task(self.task)
         return self
 
     def to_yaml(self) -> str:
@@ -140,7 +121,7 @@ def load_experiment(
     if isinstance(task, str) and path is not None and not Path(task).is_absolute():
         beside = Path(path).parent / task
         data["task"] = str(beside) if beside.is_file() else task
-    return validate(ExperimentConfig, data, source, {**GENERATOR_SPECS, **MODEL_SPECS})
+    return validate(ExperimentConfig, data, source, {**GENERATOR_SPECS, **CONFIGS})
 
 
 __all__ = ["ConfigError", "ExperimentConfig", "load_experiment"]

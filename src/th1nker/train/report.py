@@ -12,15 +12,14 @@ from pathlib import Path
 
 from rich.console import Console
 
-from th1nker.models.build import Model
-from th1nker.models.config import ModelConfig, TRMConfig
+from th1nker.models.family import Family
 from th1nker.train.evaluate import EvalResult, evaluate
 from th1nker.train.experiment import ExperimentConfig
 from th1nker.train.metrics import read_metrics
 
 
 def final_evaluation(
-    model: Model, config: ExperimentConfig, run_dir: Path, console: Console
+    model: Family, config: ExperimentConfig, run_dir: Path, console: Console
 ) -> dict:
     """Evaluate test and ood, sweep fixed step counts, write plots and report.md; the summary."""
     out = run_dir / "report"
@@ -58,20 +57,6 @@ def final_evaluation(
     return summary
 
 
-def describe_model(model: ModelConfig | TRMConfig) -> str:
-    """One line with the model's main sizes."""
-    if model.kind == "trm":
-        return (
-            f"TRM, dim {model.dim}, {model.n_layers} {model.mixer} blocks, n={model.latent_updates}"
-            f", T={model.recursions}, N_sup={model.supervision_steps}, halting {model.halting}"
-        )
-    return (
-        f"Th1nker, dim {model.dim}, {model.n_layers} layers, {model.latent} latents, steps "
-        f"{model.steps} (+{model.steps_per_digit}/digit, max {model.max_steps}), decoder "
-        f"{model.decoder}, halting {model.halting}"
-    )
-
-
 def _accuracy_table(result: EvalResult, group: str) -> str:
     rows = [f"| {group} | accuracy | problems | mean thinking steps |", "|---|---|---|---|"]
     for value, (correct, total) in result.by[group].items():
@@ -93,7 +78,7 @@ def render_markdown(
         "",
         f"- steps trained: {last.get('step', 0)}, training time {last.get('elapsed', 0) / 60:.1f}"
         f" min, last train loss {last.get('loss', float('nan')):.4f}",
-        f"- model: {describe_model(config.model)}",
+        f"- model: {config.model.describe()}",
         "",
         "| split | exact match | problems | mean thinking steps |",
         "|---|---|---|---|",

@@ -1,5 +1,5 @@
-"""The training loop: AdamW + warm-up/cosine, deep supervision, periodic evaluation,
-atomic checkpoints, exact resume, NaN guard, and the final report.
+"""The training loop: AdamW + warm-up/cosine, periodic evaluation, atomic checkpoints, exact
+resume, NaN guard, and the final report. The loss is the model family's (`Family.loss`).
 
 A run directory holds `config.yaml` (the resolved experiment), `metrics.jsonl`, `tensorboard/`,
 `checkpoints/` and, at the end, `report/`. Batch i of the training stream is seeded by
@@ -18,10 +18,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from th1nker.config_files import ConfigError
-from th1nker.models.build import Model, build_model
-from th1nker.models.th1nker import deep_supervision_loss, exact_match, halting_loss
+from th1nker.models.family import Family, LossStats, build_model
 from th1nker.tasks.stream import make_loader
-from th1nker.train.act import act_step
 from th1nker.train.checkpoint import (
     CONFIG,
     find_checkpoint,
@@ -40,7 +38,7 @@ def _empty_window() -> dict:
     """Sums over the optimiser steps since the last log line."""
     return {
         "loss": 0.0, "per_step": None, "correct": 0, "rows": 0, "tokens": 0, "n": 0,
-        "halted_steps": 0,
+        "thinking_steps": 0,
     }  # fmt: skip
 
 
@@ -58,7 +56,7 @@ def new_run_dir(config: ExperimentConfig) -> Path:
     return run_dir
 
 
-def _optimizer(model: Model, config: ExperimentConfig) -> torch.optim.Optimizer:
+def _optimizer(model: Family, config: ExperimentConfig) -> torch.optim.Optimizer:
     """AdamW; weight decay on matrices (embeddings and projections), not on norms and biases."""
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
@@ -101,8 +99,11 @@ class Trainer:
         self.device = pick_device(train.device)
         torch.manual_seed(config.seed)
         self.model = build_model(config.model)
+        refusal = type(self.model).compile_refusal
+        if train.compile and refusal is not None:
+            raise ConfigError(f"train.compile: not for {config.model.kind} models: {refusal}")
         self.step, self.elapsed = 0, 0.0
-        self.carry = None  # TRM: the problems in flight (train/act.py)
+        self.carry = None  # what the family keeps between steps (the TRM: problems in flight)
         state = None
         if resume:
             _, self.model, directory = load_checkpoint(run_dir)
@@ -125,7 +126,7 @@ class Trainer:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / CONFIG).write_text(config.to_yaml())
         self.metrics = MetricsLog(run_dir, self.step if resume else None, train.tensorboard)
-        self.forward = torch.compile(self.model) if train.compile else self.model
+        self.loss_fn = torch.compile(self.model.loss) if train.compile else self.model.loss
 
     def _trainer_state(self) -> dict:
         cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
@@ -148,32 +149,12 @@ class Trainer:
             self.config.train.keep_checkpoints,
         )
 
-    def _loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
-        """The loss of one optimiser step and its statistics: per-step losses, rows counted for
-        accuracy, of them exactly right, answer tokens, thinking steps of the counted rows."""
-        if self.config.model.kind == "trm":
-            self.carry, loss, stats = act_step(self.model, self.carry, batch)
-            return loss, {
-                "per_step": [loss.item()], "correct": stats["correct"], "rows": stats["halted"],
-                "tokens": stats["tokens"], "halted_steps": stats["halted_steps"],
-            }  # fmt: skip
-        steps = self.config.model.steps_for(batch["digits"])
-        targets, mask = batch["target_ids"], batch["target_mask"]
-        output = self.forward(batch["input_ids"], batch["input_mask"], targets, steps)
-        loss, per_step = deep_supervision_loss(output, targets, mask)
-        if self.config.model.halting:
-            loss = loss + self.config.model.halt_weight * halting_loss(output, targets, mask)
-        correct = exact_match(output, targets, mask, steps)
-        return loss, {
-            "per_step": per_step.tolist(), "correct": int(correct.sum()), "rows": len(steps),
-            "tokens": int(mask.sum()), "halted_steps": int(steps.sum()),
-        }  # fmt: skip
-
-    def _train_step(self, batch: dict[str, torch.Tensor]) -> dict:
-        """One optimiser step; its loss and statistics (`_loss`)."""
+    def _train_step(self, batch: dict[str, torch.Tensor]) -> tuple[float, LossStats]:
+        """One optimiser step: the loss value and the family's statistics (`Family.loss`). A
+        loss without a graph (a family with nothing to learn by gradient) skips the update."""
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         with autocast(self.device, self.config.train.precision):
-            loss, stats = self._loss(batch)
+            loss, stats, self.carry = self.loss_fn(batch, self.carry)
         loss_value = loss.item()
         if not math.isfinite(loss_value):
             raise TrainingDiverged(
@@ -181,13 +162,14 @@ class Trainer:
                 f"The last good checkpoint is kept in {self.run_dir / 'checkpoints'} "
                 "(try a lower optim.lr or optim.grad_clip, or precision=fp32)"
             )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)
-        self.optimizer.step()
+        if loss.requires_grad:
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)
+            self.optimizer.step()
         self.scheduler.step()
         self.step += 1
-        return stats | {"loss": loss_value}
+        return loss_value, stats
 
     def _validate(self) -> float:
         ev = self.config.eval
@@ -218,17 +200,19 @@ class Trainer:
                 if self.step >= train.max_steps:
                     break
                 tick = time.perf_counter()
-                stats = self._train_step(batch)
+                loss, stats = self._train_step(batch)
                 self.elapsed += time.perf_counter() - tick
-                per_step = stats.pop("per_step")
+                per_step = stats.per_step
                 window["per_step"] = (
                     per_step if window["per_step"] is None
                     else [a + b for a, b in zip(window["per_step"], per_step, strict=False)]
                 )  # fmt: skip
-                for key, value in stats.items():
-                    window[key] += value
+                window["loss"] += loss
+                window["correct"] += stats.correct
+                window["rows"] += stats.rows
+                window["tokens"] += stats.tokens
+                window["thinking_steps"] += stats.thinking_steps
                 window["n"] += 1
-                loss = stats["loss"]
                 if self.step % train.log_every == 0 or self.step == train.max_steps:
                     seconds = time.perf_counter() - window_start
                     record = {
@@ -237,7 +221,7 @@ class Trainer:
                         "loss": window["loss"] / window["n"],
                         "loss_per_step": [v / window["n"] for v in window["per_step"]],
                         "accuracy": window["correct"] / max(window["rows"], 1),
-                        "mean_steps": window["halted_steps"] / max(window["rows"], 1),
+                        "mean_steps": window["thinking_steps"] / max(window["rows"], 1),
                         "lr": self.scheduler.get_last_lr()[0],
                         "examples_per_s": window["rows"] / seconds,  # finished problems
                         "tokens_per_s": window["tokens"] / seconds,

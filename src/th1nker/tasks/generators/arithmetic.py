@@ -1,6 +1,6 @@
 """Arithmetic expressions with standard precedence, evaluated exactly.
 
-An expression joins `steps` operands by operators drawn uniformly from the configured set:
+An expression joins `operands` operands by operators drawn uniformly from the configured set:
 `^` binds first (the operand after it is a small exponent 0..max_exponent), then `* / %` from left
 to right, then `+ -`. Operands are non-negative; results may be negative. Three rules keep every
 expression well defined (docs/task-language.md):
@@ -146,15 +146,15 @@ def evaluate(operands, ops, n_operands) -> Shaped[np.ndarray, " n"]:
 def sample_arithmetic(
     rng: np.random.Generator,
     n: int,
-    steps: tuple[int, int],
+    operands: tuple[int, int],
     operations: str,
     digits: tuple[int, int],
     max_number: int | None,
     max_exponent: int,
 ) -> ArithmeticProblems:
-    """`n` expressions with a uniform operand count in `steps` (see the module docstring)."""
-    slots = steps[1]
-    n_operands = rng.integers(steps[0], steps[1], size=n, endpoint=True)
+    """`n` expressions with a uniform operand count in `operands` (see the module docstring)."""
+    slots = operands[1]
+    n_operands = rng.integers(operands[0], operands[1], size=n, endpoint=True)
     ops = _draw_operators(rng, n, slots, operations) if slots > 1 else np.zeros((n, 0), np.int64)
     inactive = np.arange(slots) >= n_operands[:, None]
     ops[inactive[:, 1:]] = PAD

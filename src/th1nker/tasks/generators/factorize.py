@@ -1,6 +1,6 @@
 """Integer factorization: the input is a product of primes, the target its canonical factorization.
 
-The input multiplies `steps` primes drawn with repetition (digit count uniform, then uniform among
+The input multiplies `factors` primes drawn with repetition (digit count uniform, then uniform among
 the primes of that length up to `max_number`); the target lists the distinct primes ascending,
 `^e` after a prime that repeats, `*` between factors: 2*2*2*5*7 -> 2^3*5*7. Exponents are written
 in the output base like every other number.
@@ -101,13 +101,13 @@ class FactorizeProblems(Problems):
 def sample_factorize(
     rng: np.random.Generator,
     n: int,
-    steps: tuple[int, int],
+    factors: tuple[int, int],
     digits: tuple[int, int],
     max_number: int,
 ) -> FactorizeProblems:
-    """`n` products of a uniform number of primes in `steps` (see the module docstring)."""
-    slots = steps[1]
-    n_primes = rng.integers(steps[0], steps[1], size=n, endpoint=True)
+    """`n` products of a uniform number of primes in `factors` (see the module docstring)."""
+    slots = factors[1]
+    n_primes = rng.integers(factors[0], factors[1], size=n, endpoint=True)
     high_digits = min(digits[1], len(str(max_number)))
     prime_digits = rng.integers(digits[0], high_digits, size=(n, slots), endpoint=True)
     primes = sample_primes(rng, prime_digits.ravel(), max_number).reshape(n, slots)

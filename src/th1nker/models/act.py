@@ -1,4 +1,5 @@
-"""Adaptive computation time for the TRM: one optimiser step per supervision step.
+"""Adaptive computation time for the TRM (`models/trm.py`, `TRM.loss`): one optimiser step per
+supervision step.
 
 The trainer keeps a *carry*: a batch of problems, each at its own supervision step, with their
 answer and latent states (detached). Every optimiser step runs one supervision step on all rows:
@@ -19,7 +20,6 @@ from jaxtyping import Bool
 from torch import Tensor, nn
 
 from th1nker.models.generation import row_exact_match
-from th1nker.models.trm import TRM
 from th1nker.tasks.vocab import PAD
 
 
@@ -30,7 +30,7 @@ def pad_columns(t: Tensor, width: int, value: int | bool, what: str) -> Tensor:
     return nn.functional.pad(t, (0, width - t.shape[1]), value=value)
 
 
-def fresh_carry(model: TRM, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+def fresh_carry(model: nn.Module, batch: dict[str, Tensor]) -> dict[str, Tensor]:
     """New problems at step 0, answers padded to the slots; each row draws its minimum number
     of steps (2..N_sup with probability `halt_exploration`, else 1)."""
     c = model.config
@@ -59,7 +59,7 @@ def refill(
 
 
 def act_step(
-    model: TRM, carry: dict[str, Tensor] | None, batch: dict[str, Tensor]
+    model: nn.Module, carry: dict[str, Tensor] | None, batch: dict[str, Tensor]
 ) -> tuple[dict[str, Tensor], Tensor, dict[str, int]]:
     """One supervision step on the carry (halted rows replaced from `batch` first). Returns the
     next carry (detached), the loss (with graph) and statistics of the rows that halted now:
