@@ -38,3 +38,15 @@ def run_model(m, b, steps: int | torch.Tensor = 2):
     """The model's teacher-forced output on batch `b`, every row thinking `steps` steps."""
     steps = torch.full((len(b["task"]),), steps) if isinstance(steps, int) else steps
     return m(b["input_ids"], b["input_mask"], b["target_ids"], steps)
+
+
+class Stepper:
+    """A memory (or network) driven one step at a time in a test; its state is kept here, since
+    the module keeps none."""
+
+    def __init__(self, module, batch_size: int = 1):
+        self.module, self.state = module, module.init_state(batch_size)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        out, self.state = self.module(x, self.state)
+        return out

@@ -13,8 +13,7 @@ MEMORIES = [DNCMemory, NTMMemory, AttentionMemory]
 
 
 def step(memory, interface):
-    memory.init_state(interface.shape[0])
-    return memory(interface)
+    return memory(interface, memory.init_state(interface.shape[0]))[0]
 
 
 @pytest.mark.parametrize("cls", MEMORIES)
@@ -60,16 +59,13 @@ def test_dropout_acts_in_training_only():
 def test_init_sets_the_starting_memory(cls):
     torch.manual_seed(0)
     constant = cls(slots=4, width=3)
-    constant.init_state(2)
-    assert (constant.state["memory"] == 1e-6).all()
+    assert (constant.init_state(2)["memory"] == 1e-6).all()
     random = cls(slots=4, width=3, flags={"init": "random"})
-    random.init_state(2)
-    rows = random.state["memory"]
+    rows = random.init_state(2)["memory"]
     assert not torch.equal(rows[0], rows[1]) and rows.std() < 0.05
     learned = cls(slots=4, width=3, flags={"init": "learned"})
     assert "initial_memory" in dict(learned.named_parameters())
-    learned.init_state(2)
-    learned(torch.randn(2, learned.interface_size)).sum().backward()
+    step(learned, torch.randn(2, learned.interface_size)).sum().backward()
     assert learned.initial_memory.grad is not None and learned.initial_memory.grad.abs().sum() > 0
 
 
@@ -78,8 +74,8 @@ def test_bad_readout_flags_are_clear_errors():
         DNCMemory(flags={"normalize": "batch"})
     with pytest.raises(ConfigError, match="dropout"):
         NTMMemory(flags={"dropout": 1.5})
-    with pytest.raises(ConfigError, match="init does not apply"):
-        AttentionMemory(flags={"init": "random"})
+    with pytest.raises(ConfigError, match="flags.init: unknown field"):
+        AttentionMemory(flags={"init": "random"})  # its slots are learned: no init
 
 
 def test_networks_size_projections_by_the_read_out():
@@ -100,4 +96,4 @@ def test_networks_size_projections_by_the_read_out():
     )
     network = Network(spec)
     assert network.widths["memory"] == 3 + network.blocks["memory"].interface_size
-    assert network.run(torch.randn(2, 5, 4)).shape == (2, 5, 2)
+    assert network.run(torch.randn(2, 5, 4))[0].shape == (2, 5, 2)

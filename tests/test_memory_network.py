@@ -3,38 +3,36 @@
 import pytest
 import torch
 
-from th1nker.memory.controllers import CONTROLLERS
 from th1nker.memory.dnc_network import dnc_network
+from th1nker.memory.registry import CONTROLLERS
 
 
 @pytest.mark.parametrize("name", sorted(CONTROLLERS))
-def test_controllers_keep_their_state_in_the_dict(name):
-    controller = CONTROLLERS[name](4, 8)
-    controller.init_state(2)
-    before = dict(controller.state)
-    first = controller(torch.ones(2, 4))
-    second = controller(torch.ones(2, 4))
+def test_controllers_pass_their_state_in_and_out(name):
+    controller = CONTROLLERS[name](hidden=8).build(4)
+    fresh = controller.init_state(2)
+    first, state = controller(torch.randn(2, 4), fresh)
+    again, _ = controller(torch.ones(2, 4), fresh)
+    second, _ = controller(torch.ones(2, 4), state)
     assert first.shape == second.shape == (2, 8)
     if name == "mlp":
-        assert controller.state == {} and torch.equal(first, second)
+        assert state == {} and torch.equal(again, second)
     else:
-        assert not torch.equal(first, second)  # the recurrent state moved on
-        controller.reset_state()
-        for key, value in before.items():
-            torch.testing.assert_close(controller.state[key], value)
-    assert "state" not in dict(controller.named_buffers())  # parameters only in state_dict
-    assert all(not k.startswith("state") for k in controller.state_dict())
+        assert not torch.equal(again, second)  # the state after the first step differs
+    repeat, _ = controller(torch.ones(2, 4), fresh)
+    torch.testing.assert_close(repeat, again)  # a step is a pure function of (x, state)
+    assert list(controller.state_dict()) == [k for k, _ in controller.named_parameters()]
 
 
 def test_a_dnc_runs_over_a_sequence_and_truncates_gradients():
     torch.manual_seed(0)
     dnc = dnc_network(input_size=5, output_size=3, hidden=16, slots=6, width=4, reads=2)
     xs = torch.randn(2, 6, 5, requires_grad=True)
-    out = dnc.run(xs)
+    out, _ = dnc.run(xs)
     assert out.shape == (2, 6, 3)
     (grad,) = torch.autograd.grad(out[:, 5].sum(), xs)
     assert grad[:, 0].abs().sum() > 0  # the last output depends on the first input
-    out = dnc.run(xs, detach_every=2)
+    out, _ = dnc.run(xs, detach_every=2)
     (grad,) = torch.autograd.grad(out[:, 5].sum(), xs)
     assert grad[:, :4].abs().sum() == 0 and grad[:, 4:].abs().sum() > 0
 
@@ -48,13 +46,13 @@ def test_a_dnc_learns_to_recall_its_first_input():
     for _ in range(300):
         bits = torch.randint(0, 2, (32, 5, 4)).float()
         loss = torch.nn.functional.binary_cross_entropy_with_logits(
-            dnc.run(bits)[:, -1], bits[:, 0]
+            dnc.run(bits)[0][:, -1], bits[:, 0]
         )
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     bits = torch.randint(0, 2, (256, 5, 4)).float()
-    errors = ((dnc.run(bits)[:, -1] > 0).float() != bits[:, 0]).float().mean()
+    errors = ((dnc.run(bits)[0][:, -1] > 0).float() != bits[:, 0]).float().mean()
     assert errors < 0.05, errors
 
 

@@ -7,6 +7,7 @@ import torch
 
 from th1nker.config_files import ConfigError
 from th1nker.memory.network import Network, NetworkSpec, load_network
+from th1nker.memory.state import reset_state
 
 CONFIGS = Path(__file__).parents[1] / "configs" / "memory"
 
@@ -34,7 +35,7 @@ WIRING = [
 @pytest.mark.parametrize("name", ["dnc", "ntm", "two_memories"])
 def test_shipped_networks_build_run_and_train_a_step(name):
     network = load_network(CONFIGS / f"{name}.yaml")
-    out = network.run(torch.randn(2, 6, 9), detach_every=3)
+    out, _ = network.run(torch.randn(2, 6, 9), detach_every=3)
     assert out.shape == (2, 6, 8) and torch.isfinite(out).all()
     out.sum().backward()
     assert all(p.grad is not None for p in network.parameters() if p.requires_grad)
@@ -57,11 +58,12 @@ def test_the_previous_step_is_read_through_stateful_modules():
     torch.manual_seed(0)
     network = Network(spec(LSTM_DNC, WIRING))
     xs = torch.randn(1, 3, 4, requires_grad=True)
-    out = network.run(xs)
+    out, state = network.run(xs)
     (grad,) = torch.autograd.grad(out[:, 2].sum(), xs)
     assert grad[:, 0].abs().sum() > 0  # step 0 reaches step 2 through the memory's reads
-    network.reset_state()
-    assert all(v.abs().sum() == 0 for v in network.state.values())
+    state = reset_state(network, state, torch.ones(1, dtype=torch.bool))
+    assert all(v.abs().sum() == 0 for v in state["outputs"].values())
+    assert state["modules"]["m"]["usage"].abs().sum() == 0
 
 
 def test_residual_and_gate_merge_a_bypass():
@@ -73,14 +75,12 @@ def test_residual_and_gate_merge_a_bypass():
         {"to": "output", "from": "b"},
     ]
     network = Network(spec(modules, connections))
-    network.init_state(2)
-    x = torch.randn(2, 4)
-    network(x)
-    a = network.state["a"]
-    torch.testing.assert_close(network.state["b"], network.blocks["b"](a) + a)
+    _, state = network(torch.randn(2, 4), network.init_state(2))
+    a = state["outputs"]["a"]
+    torch.testing.assert_close(state["outputs"]["b"], network.blocks["b"](a, {})[0] + a)
     connections[2]["op"] = "gate"
     gated = Network(spec(modules, connections))
-    assert "b<-a" in gated.gates and gated.run(torch.randn(2, 3, 4)).shape == (2, 3, 3)
+    assert "b<-a" in gated.gates and gated.run(torch.randn(2, 3, 4))[0].shape == (2, 3, 3)
 
 
 @pytest.mark.parametrize(
@@ -92,7 +92,7 @@ def test_residual_and_gate_merge_a_bypass():
         (
             {**LSTM_DNC, "m": {"type": "dnc", "slotz": 3}},
             WIRING,
-            "unknown field(s) slotz; dnc takes",
+            "modules.m.slotz: unknown field; allowed: type, slots",
         ),
         (
             {"a": {"type": "mlp", "hidden": 4}, "b": {"type": "mlp", "hidden": 4}},
@@ -111,7 +111,7 @@ def test_residual_and_gate_merge_a_bypass():
         (
             {**LSTM_DNC, "c": {"type": "lstm"}},
             WIRING,
-            "modules.c.hidden: a controller needs hidden",
+            "modules.c.hidden: Field required",
         ),
         (LSTM_DNC, WIRING[1:], "module c has no input"),
     ],

@@ -1,1 +1,4 @@
-"""The memory library: stateful memories, their readers and writers, and controllers."""
+"""The memory library: stateful memories, their readers and writers, and controllers; importing
+it registers the built-in memory and controller types (registry.py)."""
+
+from th1nker.memory import attention_memory, controllers, dnc, ntm  # noqa: F401  (registers)

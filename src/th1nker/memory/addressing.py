@@ -34,15 +34,14 @@ def retention(
     return torch.prod(1 - free_gates[..., None] * read_weights, dim=1)
 
 
-def update_usage(
-    usage: Float[Tensor, "batch slots"],
-    write_weights: Float[Tensor, "batch writes slots"],
-    retention: Float[Tensor, "batch slots"],
+def raise_usage(
+    usage: Float[Tensor, "batch slots"], write_weights: Float[Tensor, "batch slots"]
 ) -> Float[Tensor, "batch slots"]:
-    """u_t = (u + w - u * w) * psi, with the writes of the previous step (several heads: each
-    write raises usage in turn, i.e. 1 - prod(1 - w))."""
-    written = 1 - torch.prod(1 - write_weights, dim=1)
-    return (usage + written - usage * written) * retention
+    """u + w - u * w: the usage after a write with weighting w. The paper's
+    u_t = (u_{t-1} + w_{t-1} - u_{t-1} w_{t-1}) psi_t is this after each write, then `retention`
+    at the next step; with several writers each raises the usage in turn, so a later writer's
+    allocation avoids the slots an earlier one just wrote."""
+    return usage + write_weights - usage * write_weights
 
 
 def allocation_weighting(usage: Float[Tensor, "batch slots"]) -> Float[Tensor, "batch slots"]:

@@ -1,18 +1,20 @@
-"""Controllers: the networks that drive memories. Each is Stateful (its recurrent state in
-`self.state`), maps an input [batch, input_size] to an output [batch, hidden], and knows nothing
-of the memories it drives (they talk through interface vectors).
+"""Controllers: the networks that drive memories. Each is Stateful (`h, state = c(x, state)`),
+maps an input [batch, input_size] to an output [batch, hidden], and knows nothing of the memories
+it drives (they talk through interface vectors). Each registers its spec (`type` and fields).
 
 Run `python -m th1nker.memory.controllers` for a smoke check.
 """
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import ClassVar, Literal, TypedDict
 
 import torch
 from jaxtyping import Float
+from pydantic import Field
 from torch import Tensor, nn
 
+from th1nker.memory.registry import ControllerSpec, register_controller
 from th1nker.memory.state import Stateful
 
 
@@ -37,11 +39,11 @@ class LSTMController(Stateful):
         zeros = torch.zeros(batch_size, self.hidden, device=device)
         return LSTMState(h=zeros, c=zeros.clone())
 
-    def forward(self, x: Float[Tensor, "batch input"]) -> Float[Tensor, "batch hidden"]:
-        state = self.require_state()
+    def forward(
+        self, x: Float[Tensor, "batch input"], state: LSTMState
+    ) -> tuple[Float[Tensor, "batch hidden"], LSTMState]:
         h, c = self.cell(x, (state["h"], state["c"]))
-        self.state = LSTMState(h=h, c=c)
-        return h
+        return h, LSTMState(h=h, c=c)
 
 
 class GRUController(Stateful):
@@ -55,10 +57,11 @@ class GRUController(Stateful):
     def initial_state(self, batch_size: int, device: torch.device) -> GRUState:
         return GRUState(h=torch.zeros(batch_size, self.hidden, device=device))
 
-    def forward(self, x: Float[Tensor, "batch input"]) -> Float[Tensor, "batch hidden"]:
-        h = self.cell(x, self.require_state()["h"])
-        self.state = GRUState(h=h)
-        return h
+    def forward(
+        self, x: Float[Tensor, "batch input"], state: GRUState
+    ) -> tuple[Float[Tensor, "batch hidden"], GRUState]:
+        h = self.cell(x, state["h"])
+        return h, GRUState(h=h)
 
 
 class MLPController(Stateful):
@@ -71,8 +74,10 @@ class MLPController(Stateful):
             nn.Linear(input_size, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.Tanh()
         )
 
-    def forward(self, x: Float[Tensor, "batch input"]) -> Float[Tensor, "batch hidden"]:
-        return self.net(x)
+    def forward(
+        self, x: Float[Tensor, "batch input"], state: dict
+    ) -> tuple[Float[Tensor, "batch hidden"], dict]:
+        return self.net(x), state
 
 
 class TransformerState(TypedDict):
@@ -105,33 +110,67 @@ class TransformerController(Stateful):
     def initial_state(self, batch_size: int, device: torch.device) -> TransformerState:
         return TransformerState(history=torch.zeros(batch_size, 0, self.hidden, device=device))
 
-    def forward(self, x: Float[Tensor, "batch input"]) -> Float[Tensor, "batch hidden"]:
+    def forward(
+        self, x: Float[Tensor, "batch input"], state: TransformerState
+    ) -> tuple[Float[Tensor, "batch hidden"], TransformerState]:
         token = self.embed(x)[:, None]
-        history = torch.cat((self.require_state()["history"], token), dim=1)[:, -self.window :]
-        self.state = TransformerState(history=history)
+        history = torch.cat((state["history"], token), dim=1)[:, -self.window :]
         h = token
         for i, (attention, mlp) in enumerate(zip(self.attention, self.mlps, strict=True)):
             context = self.norms[2 * i](history)
             h = h + attention(self.norms[2 * i](h), context, context, need_weights=False)[0]
             h = h + mlp(self.norms[2 * i + 1](h))
-        return h[:, 0]
+        return h[:, 0], TransformerState(history=history)
 
 
-CONTROLLERS = {
-    "lstm": LSTMController,
-    "gru": GRUController,
-    "mlp": MLPController,
-    "transformer": TransformerController,
-}
+@register_controller
+class LSTMSpec(ControllerSpec):
+    type: Literal["lstm"] = "lstm"
+    hidden: int = Field(ge=1)
+
+    def build(self, input_size: int) -> LSTMController:
+        return LSTMController(input_size, self.hidden)
+
+
+@register_controller
+class GRUSpec(ControllerSpec):
+    type: Literal["gru"] = "gru"
+    hidden: int = Field(ge=1)
+
+    def build(self, input_size: int) -> GRUController:
+        return GRUController(input_size, self.hidden)
+
+
+@register_controller
+class MLPSpec(ControllerSpec):
+    type: Literal["mlp"] = "mlp"
+    keeps_state: ClassVar[bool] = False
+    hidden: int = Field(ge=1)
+
+    def build(self, input_size: int) -> MLPController:
+        return MLPController(input_size, self.hidden)
+
+
+@register_controller
+class TransformerSpec(ControllerSpec):
+    type: Literal["transformer"] = "transformer"
+    hidden: int = Field(ge=1)
+    n_heads: int = Field(4, ge=1)
+    layers: int = Field(1, ge=1)
+    window: int = Field(16, ge=1)
+
+    def build(self, input_size: int) -> TransformerController:
+        return TransformerController(
+            input_size, self.hidden, self.n_heads, self.layers, self.window
+        )
 
 
 def _smoke() -> None:
-    for name, kind in CONTROLLERS.items():
-        controller = kind(5, 8)
-        controller.init_state(3)
-        out = controller(torch.randn(3, 5))
+    for spec in (LSTMSpec, GRUSpec, MLPSpec, TransformerSpec):
+        controller = spec(hidden=8).build(5)
+        out, state = controller(torch.randn(3, 5), controller.init_state(3))
         assert out.shape == (3, 8)
-        print(f"{name} controller ok: {tuple(out.shape)}, state {sorted(controller.state)}")
+        print(f"{spec.kind()} controller ok: {tuple(out.shape)}, state {sorted(state)}")
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from th1nker.memory.controllers import CONTROLLERS
 from th1nker.memory.network import Network, NetworkSpec
+from th1nker.memory.registry import CONTROLLERS
 
 
 def dnc_network(
@@ -51,7 +51,7 @@ def dnc_network(
 def _smoke() -> None:
     torch.manual_seed(0)
     dnc = dnc_network(input_size=6, output_size=4, hidden=16, slots=8, width=5, reads=2)
-    out = dnc.run(torch.randn(3, 7, 6))
+    out, _ = dnc.run(torch.randn(3, 7, 6))
     out.sum().backward()
     assert out.shape == (3, 7, 4) and torch.isfinite(out).all()
     print(f"DNC ok: outputs {tuple(out.shape)}, {sum(p.numel() for p in dnc.parameters())} params")

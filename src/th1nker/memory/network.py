@@ -29,26 +29,17 @@ Run `python -m th1nker.memory.network` for a smoke check.
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Annotated, Literal
 
 import torch
 from jaxtyping import Float
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from torch import Tensor, nn
 
-from th1nker.config_files import ConfigError, read_yaml, validate
-from th1nker.memory.attention_memory import AttentionMemory
-from th1nker.memory.controllers import CONTROLLERS
-from th1nker.memory.dnc import DNCMemory
-from th1nker.memory.flags import MemoryFlags, gate
-from th1nker.memory.ntm import NTMMemory
-from th1nker.memory.state import Recurrent
-
-MEMORIES = {"dnc": DNCMemory, "ntm": NTMMemory, "attention": AttentionMemory}
-STATELESS = {"mlp", "attention"}  # a loop must pass through a module not in this set
-GATE_FLAGS = MemoryFlags()  # `gate` connections use the default (sigmoid) gate
+from th1nker.config_files import ConfigError, format_validation_error, read_yaml, validate
+from th1nker.memory.registry import CONTROLLERS, MEMORIES, ControllerSpec, MemorySpec
+from th1nker.memory.state import Recurrent, State
 
 
 def _as_list(value):
@@ -69,43 +60,36 @@ class NetworkSpec(BaseModel):
     name: str = "network"
     input_size: int = Field(ge=1)
     output_size: int = Field(ge=1)
-    modules: dict[str, dict] = Field(min_length=1)
+    modules: dict[str, dict] = Field(min_length=1, description="name: module spec")
     connections: list[Connection] = Field(min_length=1)
 
 
-def module_spec(where: str, spec: dict, base_dir: Path, kinds: dict[str, type]) -> dict:
-    """A module's fields after `extends` (recursively, paths relative to `base_dir`), its type
-    one of `kinds`; a ConfigError naming `where` and the allowed values for anything wrong."""
+def with_extends(where: str, spec: dict, base_dir: Path) -> dict:
+    """A module's fields after `extends` (recursively, paths relative to `base_dir`)."""
     spec = dict(spec)
     if "extends" in spec:
         parent_path = base_dir / spec.pop("extends")
         parent, _ = read_yaml(parent_path, {}, (), f"{where} extends")
-        spec = {**module_spec(where, parent, parent_path.parent, kinds), **spec}
-    kind = spec.get("type")
-    if kind not in kinds:
-        raise ConfigError(f"{where}.type: {kind!r} is not one of {', '.join(kinds)}")
-    allowed = [p for p in inspect.signature(kinds[kind].__init__).parameters if p != "self"]
-    if kind in CONTROLLERS:
-        allowed.remove("input_size")  # from the connections
-    unknown = sorted(set(spec) - {"type", *allowed})
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown field(s) {', '.join(unknown)}; {kind} takes {', '.join(allowed)}"
-        )
+        spec = {**with_extends(where, parent, parent_path.parent), **spec}
     return spec
 
 
-def _output_width(name: str, spec: dict) -> int:
-    """What a module outputs per step: a controller's `hidden`, a memory's read vectors."""
-    params = {k: v for k, v in spec.items() if k != "type"}
-    if spec["type"] in CONTROLLERS:
-        if not isinstance(params.get("hidden"), int) or params["hidden"] < 1:
-            raise ConfigError(f"modules.{name}.hidden: a controller needs hidden >= 1")
-        return params["hidden"]
+def module_spec(
+    where: str, spec: dict | MemorySpec | ControllerSpec, base_dir: Path, kinds: dict[str, type]
+) -> MemorySpec | ControllerSpec:
+    """The typed spec of a module (`extends` resolved), its type one of `kinds`; a ConfigError
+    naming `where` and the allowed values for anything wrong."""
+    if isinstance(spec, MemorySpec | ControllerSpec):
+        return spec
+    spec = with_extends(where, spec, base_dir)
+    kind = spec.get("type")
+    if kind not in kinds:
+        raise ConfigError(f"{where}.type: {kind!r} is not one of {', '.join(kinds)}")
     try:
-        return MEMORIES[spec["type"]](**params).output_size
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"modules.{name}: {error}") from None
+        return kinds[kind].model_validate(spec)
+    except ValidationError as error:
+        lines = format_validation_error(error, kinds[kind]).splitlines()
+        raise ConfigError("\n".join(f"{where}.{line}" for line in lines)) from None
 
 
 class Network(Recurrent):
@@ -152,16 +136,16 @@ class Network(Recurrent):
         self.widths["output"] = spec.output_size
         self._check_merges()
 
-    def _check_loops(self, specs: dict[str, dict]) -> None:
+    def _check_loops(self, specs: dict[str, MemorySpec | ControllerSpec]) -> None:
         for target in [*self.order, "output"]:
             position = self.order.index(target) if target != "output" else len(self.order)
             for source in self.inputs[target] + [s for s, _ in self.merges[target]]:
                 if source == "input" or self.order.index(source) < position:
                     continue
-                if specs[source]["type"] in STATELESS:
+                if not specs[source].keeps_state:
                     raise ConfigError(
                         f"loop without state: {target} reads {source}, which comes at or after "
-                        f"it and has no state ({specs[source]['type']}); move {source} before "
+                        f"it and has no state ({specs[source].type}); move {source} before "
                         f"{target} or make the loop pass through a memory or recurrent controller"
                     )
         for target in self.order:
@@ -171,15 +155,12 @@ class Network(Recurrent):
     def _input_width(self, name: str) -> int:
         return sum(self.widths[source] for source in self.inputs[name])
 
-    def _build(self, name: str, spec: dict) -> None:
-        kind = spec["type"]
-        params = {k: v for k, v in spec.items() if k != "type"}
-        cls = {**MEMORIES, **CONTROLLERS}[kind]
+    def _build(self, name: str, spec: MemorySpec | ControllerSpec) -> None:
         try:
-            if kind in CONTROLLERS:
-                block = cls(input_size=self._input_width(name), **params)
+            if isinstance(spec, ControllerSpec):
+                block = spec.build(self._input_width(name))
             else:
-                block = cls(**params)
+                block = spec.build()
                 self.projections[name] = nn.Linear(self._input_width(name), block.interface_size)
         except (TypeError, ValueError) as error:
             raise ConfigError(f"modules.{name}: {error}") from None
@@ -196,34 +177,54 @@ class Network(Recurrent):
                 if op == "gate":
                     self.gates[f"{target}<-{source}"] = nn.Linear(2 * self.widths[target], 1)
 
-    def initial_state(self, batch_size: int, device: torch.device) -> dict[str, Tensor]:
-        """The previous outputs of every module (read by delayed connections), zeros at first."""
+    def initial_state(self, batch_size: int, device: torch.device) -> State:
+        """`outputs`: every module's previous output (read by delayed connections), zeros at
+        first; `modules`: every module's own state."""
         return {
-            name: torch.zeros(batch_size, self.widths[name], device=device) for name in self.order
+            "outputs": {
+                name: torch.zeros(batch_size, self.widths[name], device=device)
+                for name in self.order
+            },
+            "modules": {
+                name: self.blocks[name].init_state(batch_size, device) for name in self.order
+            },
         }
 
-    def forward(self, x: Float[Tensor, "batch input"]) -> Float[Tensor, "batch output"]:
-        previous = self.require_state()
+    def forward(
+        self, x: Float[Tensor, "batch input"], state: State
+    ) -> tuple[Float[Tensor, "batch output"], State]:
+        previous, module_states = state["outputs"], dict(state["modules"])
         values = {"input": x}
         for name in [*self.order, "output"]:
             joined = torch.cat([values.get(s, previous.get(s)) for s in self.inputs[name]], -1)
             if name == "output":
                 out = self.projections["output"](joined)
-            elif name in self.projections:
-                out = self.blocks[name](self.projections[name](joined))
             else:
-                out = self.blocks[name](joined)
+                if name in self.projections:
+                    joined = self.projections[name](joined)
+                out, module_states[name] = self.blocks[name](joined, module_states[name])
             for source, op in self.merges[name]:
                 bypass = values.get(source, previous.get(source))
                 if op == "residual":
                     out = out + bypass
                 else:
-                    mixed = self.gates[f"{name}<-{source}"](torch.cat((out, bypass), -1))
-                    g = gate(mixed, GATE_FLAGS)
+                    g = torch.sigmoid(self.gates[f"{name}<-{source}"](torch.cat((out, bypass), -1)))
                     out = g * out + (1 - g) * bypass
             values[name] = out
-        self.state = {name: values[name] for name in self.order}
-        return values["output"]
+        outputs = {name: values[name] for name in self.order}
+        return values["output"], {"outputs": outputs, "modules": module_states}
+
+
+def _output_width(name: str, spec: MemorySpec | ControllerSpec) -> int:
+    """What a module outputs per step: a controller's `hidden`, a memory's read-out (from a
+    throwaway build that leaves torch's random state as it was)."""
+    if isinstance(spec, ControllerSpec):
+        return spec.hidden
+    try:
+        with torch.random.fork_rng(devices=[]):
+            return spec.build().output_size
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"modules.{name}: {error}") from None
 
 
 def load_network(path: str | Path, overrides: list[str] | None = None) -> Network:
@@ -252,7 +253,7 @@ def _smoke() -> None:
             ],
         }
     )
-    out = Network(spec).run(torch.randn(3, 7, 6))
+    out, _ = Network(spec).run(torch.randn(3, 7, 6))
     assert out.shape == (3, 7, 4)
     print(f"network ok: outputs {tuple(out.shape)}")
 

@@ -8,7 +8,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from th1nker.memory.flags import MemoryFlags
+from th1nker.memory.flags import ReadOutFlags
 
 NORMS = {"none": nn.Identity, "layer": nn.LayerNorm, "rms": nn.RMSNorm}
 
@@ -16,7 +16,7 @@ NORMS = {"none": nn.Identity, "layer": nn.LayerNorm, "rms": nn.RMSNorm}
 class ReadOut(nn.Module):
     """reads [batch, reads * width] (+ interface) -> output [batch, size]."""
 
-    def __init__(self, reads: int, width: int, interface_size: int, flags: MemoryFlags):
+    def __init__(self, reads: int, width: int, interface_size: int, flags: ReadOutFlags):
         super().__init__()
         self.reads, self.width, self.pass_through = reads, width, flags.pass_through
         self.norm = NORMS[flags.normalize](width)

@@ -1,77 +1,85 @@
-"""`Stateful`: the one base class of every part that carries state from step to step.
+"""The memory contract: state passes in and out, nothing is kept in the module.
 
-A stateful module keeps its state in one dict of tensors, `self.state` (typed per module with a
-TypedDict), the only copy of that state: no attribute twins. Subclasses say what a fresh state is
-(`initial_state`); the base class does the rest once for all, by iterating the dict, for the
-module and every stateful module inside it:
+Every part that carries state from step to step (memories, controllers, networks) is a
+`Stateful` module whose state is a dict of tensors, batch-first (typed per module with a
+TypedDict; a network's state nests its modules' states):
 
-    net.init_state(batch_size, device)   # fresh state everywhere (remembers batch and device)
-    net.reset_state()                    # back to the fresh state, same batch and device
-    net.detach_state()                   # cut the graph (truncated backpropagation)
+    state = module.init_state(batch_size, device)   # a fresh state
+    y, state = module(x, state)                      # one step: the new state is returned
+    state = reset_state(module, state, rows)         # rows [batch] bool: those rows start afresh
+    state = detach_state(state)                      # cut the graph (truncated backpropagation)
 
-Parameters are not state: they save and load with torch's own `state_dict()`, which this class
-does not shadow (the attribute is `state`, and it is not a buffer).
+Like DeepMind's dnc, x-transformers and titans-pytorch, a module never mutates hidden state, so
+the same module can run several sequences at once and a step is a pure function of its inputs.
+Parameters are not state: they save and load with torch's `state_dict()`.
+
+A memory also says how wide its interface and its output are (`interface_size`, `output_size`)
+and how many read vectors it returns (`reads`); controllers say their `hidden` width.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import Any
 
 import torch
-from jaxtyping import Float
+from jaxtyping import Bool, Float
 from torch import Tensor, nn
+
+State = dict[str, Any]  # tensors, or the nested states of a network's modules
 
 
 class Stateful(nn.Module):
-    """A module with a dict of state tensors, batch-first."""
+    """A module with a dict of state tensors that `forward(x, state)` takes and returns."""
 
-    def __init__(self):
-        super().__init__()
-        self.state: dict[str, Tensor] | None = None
-        self._shape: tuple[int, torch.device] | None = None
-
-    def initial_state(self, batch_size: int, device: torch.device) -> dict[str, Tensor]:
+    def initial_state(self, batch_size: int, device: torch.device) -> State:
         """A fresh state for `batch_size` rows (override; a stateless part returns {})."""
         return {}
 
-    def stateful_modules(self) -> Iterator[Stateful]:
-        """This module and every Stateful module inside it."""
-        return (m for m in self.modules() if isinstance(m, Stateful))
+    def init_state(self, batch_size: int, device: torch.device | str = "cpu") -> State:
+        """A fresh state on `device`."""
+        return self.initial_state(batch_size, torch.device(device))
 
-    def init_state(self, batch_size: int, device: torch.device | str = "cpu") -> None:
-        device = torch.device(device)
-        for module in self.stateful_modules():
-            module.state = module.initial_state(batch_size, device)
-            module._shape = (batch_size, device)
+    def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        raise NotImplementedError
 
-    def reset_state(self) -> None:
-        for module in self.stateful_modules():
-            if module._shape is None:
-                raise RuntimeError(f"{type(module).__name__}: reset_state before init_state")
-            module.state = module.initial_state(*module._shape)
 
-    def detach_state(self) -> None:
-        for module in self.stateful_modules():
-            if module.state is not None:
-                module.state = {key: value.detach() for key, value in module.state.items()}
+def detach_state(state: State) -> State:
+    """The same state cut from the autograd graph (nested dicts included)."""
+    return {
+        key: detach_state(value) if isinstance(value, dict) else value.detach()
+        for key, value in state.items()
+    }
 
-    def require_state(self) -> dict[str, Tensor]:
-        """The current state; a clear error if init_state was never called."""
-        if self.state is None:
-            raise RuntimeError(f"{type(self).__name__}: call init_state(batch_size) first")
-        return self.state
+
+def _where_rows(rows: Bool[Tensor, " batch"], fresh: Any, old: Any) -> Any:
+    if isinstance(old, dict):
+        return {key: _where_rows(rows, fresh[key], value) for key, value in old.items()}
+    return torch.where(rows.view(-1, *[1] * (old.dim() - 1)), fresh, old)
+
+
+def reset_state(module: Stateful, state: State, rows: Bool[Tensor, " batch"]) -> State:
+    """`state` with `rows` replaced by a fresh state (the other rows go on)."""
+    return _where_rows(rows, module.init_state(len(rows), rows.device), state)
 
 
 class Recurrent(Stateful):
-    """A Stateful whose `forward(x_t)` is one step; `run` applies it along a sequence."""
+    """A Stateful whose `forward(x_t, state)` is one step; `run` applies it along a sequence."""
 
-    def run(self, xs: Float[Tensor, "batch time input"], detach_every: int = 0) -> Tensor:
-        """All steps of `xs` from a fresh state, outputs stacked on dim 1; with `detach_every`
-        k, the state is cut from the graph every k steps (truncated backpropagation)."""
-        self.init_state(xs.shape[0], xs.device)
+    def run(
+        self,
+        xs: Float[Tensor, "batch time input"],
+        state: State | None = None,
+        detach_every: int = 0,
+    ) -> tuple[Tensor, State]:
+        """All steps of `xs` (from a fresh state unless `state` is given): the outputs stacked
+        on dim 1 and the last state. With `detach_every` k, the state is cut from the graph
+        every k steps (truncated backpropagation)."""
+        if state is None:
+            state = self.init_state(xs.shape[0], xs.device)
         outputs = []
         for t in range(xs.shape[1]):
             if detach_every and t and t % detach_every == 0:
-                self.detach_state()
-            outputs.append(self(xs[:, t]))
-        return torch.stack(outputs, dim=1)
+                state = detach_state(state)
+            y, state = self(xs[:, t], state)
+            outputs.append(y)
+        return torch.stack(outputs, dim=1), state

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 from jaxtyping import Int
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, SerializeAsAny, model_validator
 from torch import Tensor
 
 from th1nker.config_files import refuse_renamed
-from th1nker.memory.stepped import thinking_memory
+from th1nker.memory.registry import MemorySpec, memory_spec
 from th1nker.models.family import FamilyConfig
 from th1nker.tasks.scheme import TaskScheme
 from th1nker.tasks.vocab import VOCAB_SIZE
@@ -44,10 +44,10 @@ class ModelConfig(FamilyConfig):
         description="latent memory: the most latent vectors it holds (latent per step, so the "
         "last mem_cache_size // latent steps whole); the oldest are evicted first",
     )
-    memory: dict[str, Any] | None = Field(
+    memory: Annotated[SerializeAsAny[MemorySpec] | None, BeforeValidator(memory_spec)] = Field(
         None,
         description="null: the latent FIFO memory above; or a library memory "
-        "{type: dnc|ntm|attention, its fields}, written with the pooled latents every step, "
+        "{type: dnc|ntm|attention|..., its fields}, written with the pooled latents every step, "
         "its reads attended to (docs/memory.md)",
     )
     input_cache_size: int = Field(
@@ -108,11 +108,6 @@ class ModelConfig(FamilyConfig):
             raise ValueError(
                 f"steps {self.steps} exceeds max_thinking_steps {self.max_thinking_steps}"
             )
-        if self.memory is not None:
-            try:
-                thinking_memory(self.memory, self.dim, self.mem_cache_size)
-            except (TypeError, ValueError) as error:
-                raise ValueError(f"memory: {error}") from None
         return self
 
     def steps_for(self, digits: Int[Tensor, " batch"]) -> Int[Tensor, " batch"]:

@@ -39,6 +39,8 @@ class FamilyConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    path_fields: ClassVar[tuple[str, ...]] = ()  # fields that name files (relative: beside
+    # the experiment file, then the working directory)
     kind: str
 
     def describe(self) -> str:

@@ -14,6 +14,7 @@ and subtraction up to 10 digits. `configs/experiments/` holds more.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -22,6 +23,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SerializeAsAny, model_validator
 
 from th1nker.config_files import ConfigError, read_yaml, registered, validate
+from th1nker.memory.registry import MEMORIES
 from th1nker.models.config import ModelConfig
 from th1nker.models.family import CONFIGS, FamilyConfig
 from th1nker.tasks.scheme import GENERATOR_SPECS, TaskScheme
@@ -47,6 +49,9 @@ class TrainConfig(_Strict):
     max_steps: int = Field(4000, ge=1, description="optimiser steps (the schedule spans them)")
     max_minutes: float | None = Field(
         None, gt=0, description="wall-clock cap: stop early, checkpoint and report (not seeded)"
+    )
+    stop_at_accuracy: float | None = Field(
+        None, gt=0, le=1, description="stop at the first val evaluation reaching this exact match"
     )
     log_every: int = Field(50, ge=1)
     eval_every: int = Field(500, ge=1)
@@ -86,7 +91,25 @@ AnyModel = Annotated[
 ]
 
 
+def import_plugins(data: Any) -> Any:
+    """Import the modules named in `imports` (they register model families or memory types)
+    before the rest of the experiment is validated."""
+    names = data.get("imports", []) if isinstance(data, dict) else []
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError("imports: a list of module names, e.g. [my_package.my_family]")
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as error:
+            raise ValueError(f"imports: cannot import {name}: {error}") from None
+    return data
+
+
 class ExperimentConfig(_Strict):
+    imports: list[str] = Field(
+        default_factory=list,
+        description="modules imported first: plugins that register families or memories",
+    )
     name: str = "add_sub_10"
     seed: int = Field(0, ge=0, description="fixes the data stream and the initialisation")
     task: Annotated[TaskScheme, BeforeValidator(_scheme_from_path)] = Field(
@@ -96,6 +119,11 @@ class ExperimentConfig(_Strict):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plugins(cls, data: Any) -> Any:
+        return import_plugins(data)
 
     @model_validator(mode="after")
     def _fits(self) -> ExperimentConfig:
@@ -107,21 +135,31 @@ class ExperimentConfig(_Strict):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
+def _beside(experiment: str | Path, value: Any) -> Any:
+    """A relative file path in an experiment: beside the experiment file if there, else as is."""
+    if not isinstance(value, str) or Path(value).is_absolute():
+        return value
+    beside = Path(experiment).parent / value
+    return str(beside) if beside.is_file() else value
+
+
 def load_experiment(
     path: str | Path | None = None, overrides: Sequence[str] = ()
 ) -> ExperimentConfig:
     """The experiment in `path` (None: the default) with `key=value` overrides; ConfigError.
 
-    A `task` given as a path is looked up relative to the experiment file, then to the working
-    directory.
+    A `task` given as a path, and a model's file fields (`path_fields`, e.g. a memory network),
+    are looked up relative to the experiment file, then to the working directory.
     """
     default = ExperimentConfig().model_dump(mode="json")
     data, source = read_yaml(path, default, overrides, "experiment")
-    task = data.get("task")
-    if isinstance(task, str) and path is not None and not Path(task).is_absolute():
-        beside = Path(path).parent / task
-        data["task"] = str(beside) if beside.is_file() else task
-    return validate(ExperimentConfig, data, source, {**GENERATOR_SPECS, **CONFIGS})
+    if path is not None:
+        data["task"] = _beside(path, data.get("task"))
+        model = data.get("model")
+        if isinstance(model, dict) and model.get("kind", "th1nker") in CONFIGS:
+            for field in CONFIGS[model.get("kind", "th1nker")].path_fields:
+                model[field] = _beside(path, model.get(field))
+    return validate(ExperimentConfig, data, source, {**GENERATOR_SPECS, **CONFIGS, **MEMORIES})
 
 
 __all__ = ["ConfigError", "ExperimentConfig", "load_experiment"]

@@ -234,15 +234,23 @@ class Trainer:
                     )  # fmt: skip
                     window = _empty_window()
                     window_start = time.perf_counter()
+                solved = False
                 if self.step % train.eval_every == 0:
                     accuracy = self._validate()
                     self.console.print(
                         f"step {self.step:>6}  loss {loss:.4f}  val exact match {accuracy:.4f}  "
                         f"({self.elapsed / 60:.1f} min training)"
                     )
+                    solved = train.stop_at_accuracy is not None and (
+                        accuracy >= train.stop_at_accuracy
+                    )
                 if self.step % train.checkpoint_every == 0:
                     self.checkpoint()
                     last_saved = self.step
+                if solved:
+                    stopped_early = True
+                    self.console.print(f"val exact match reached {train.stop_at_accuracy}")
+                    break
                 if train.max_minutes is not None and self.elapsed > 60 * train.max_minutes:
                     stopped_early = True
                     self.console.print(f"time cap of {train.max_minutes} min reached")
