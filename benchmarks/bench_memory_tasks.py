@@ -5,7 +5,7 @@ every held-out sequence is right, and accuracy on longer (ood) ones.
     python benchmarks/bench_memory_tasks.py --network configs/memory/dnc.yaml --task copy
     python benchmarks/bench_memory_tasks.py --network configs/memory/ntm.yaml --task recall
         [--max-minutes 20] [--batch 32] [--lr 1e-3] [--eval-every 200] [--pause 1] [--seed 0]
-        [--plot-heads heads.png] [--run DIR] [--final 1000] [--record]
+        [--plot-heads heads.png] [--run DIR] [--final 1000] [--threads 1] [--record]
 
 This is a thin driver: it builds the experiment (the task, `model: {kind: memory_network,
 network: ...}`, Adam without weight decay at a constant rate, gradients clipped at 10), runs the
@@ -52,7 +52,7 @@ def experiment_overrides(args) -> list[str]:
         "train.max_steps=1000000", f"train.max_minutes={args.max_minutes}",
         f"train.eval_every={args.eval_every}", f"train.checkpoint_every={args.eval_every}",
         "train.stop_at_accuracy=1.0", "eval.examples=1000", f"eval.final_examples={args.final}",
-        "eval.steps_sweep=[]", "train.tensorboard=false",
+        "eval.steps_sweep=[]", "train.tensorboard=false", f"train.threads={args.threads}",
     ]  # fmt: skip
 
 
@@ -120,6 +120,7 @@ def main() -> None:
     parser.add_argument("--plot-heads", default=None, help="write a head-weighting plot here")
     parser.add_argument("--run", default=None, help="run directory (resumed if it exists)")
     parser.add_argument("--final", type=int, default=1000, help="problems of the final table")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--record", action="store_true")
     args = parser.parse_args()
     console = Console()

@@ -152,6 +152,7 @@ def load_experiment(
     are looked up relative to the experiment file, then to the working directory.
     """
     default = ExperimentConfig().model_dump(mode="json")
+    default["model"] = {}  # the family's own defaults: `model.kind=trm` must not inherit th1nker's
     data, source = read_yaml(path, default, overrides, "experiment")
     if path is not None:
         data["task"] = _beside(path, data.get("task"))
