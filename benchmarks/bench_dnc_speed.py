@@ -63,7 +63,7 @@ def main() -> None:
 
     def ours_step():
         ours.zero_grad()
-        ours.run(xs).sum().backward()
+        ours.run(xs)[0].sum().backward()
 
     def reference_step():
         reference.zero_grad()
