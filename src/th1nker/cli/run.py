@@ -43,7 +43,7 @@ def train(
         Path | None, typer.Option("--resume", help="Continue this run from its last checkpoint")
     ] = None,
 ):
-    """Train a Th1nker (default: base-10 addition/subtraction up to 10 digits)."""
+    """Train a model (default: a Th1nker on base-10 addition/subtraction up to 10 digits)."""
     try:
         if resume is not None:
             if config is not None or overrides:
