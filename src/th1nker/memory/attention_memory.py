@@ -52,7 +52,7 @@ class AttentionMemory(Stateful):
     def __init__(self, spec: AttentionSpec | None = None, **fields):
         """From a spec, or from its fields (`AttentionMemory(slots=8, flags={"top_k": 2})`)."""
         super().__init__()
-        spec = spec or validate(AttentionSpec, fields, "attention memory", {})
+        spec = spec or validate(AttentionSpec, fields, "attention memory")
         self.spec, self.flags, self.reads, self.slots = spec, spec.flags, spec.reads, spec.slots
         key_width = spec.key_width or spec.width
         self.keys = nn.Parameter(torch.randn(spec.slots, key_width) / math.sqrt(key_width))

@@ -39,7 +39,7 @@ class HeadMemory(Stateful):
     def __init__(self, spec: HeadMemorySpec | None = None, **fields):
         """From a spec, or from its fields (`DNCMemory(slots=8, width=4, flags={...})`)."""
         super().__init__()
-        spec = spec or validate(self.spec_class, fields, self.name, {})
+        spec = spec or validate(self.spec_class, fields, self.name)
         self.spec, self.slots, self.width, self.reads = spec, spec.slots, spec.width, spec.reads
         self.flags: WritableFlags = spec.flags
         self.writers = torch.nn.ModuleList(

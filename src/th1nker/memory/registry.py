@@ -10,6 +10,7 @@ look types up here, so a field or flag a type does not take is refused by name. 
 
 from __future__ import annotations
 
+import abc
 from typing import Any, ClassVar, get_args
 
 from pydantic import BaseModel, ConfigDict
@@ -35,8 +36,9 @@ class MemorySpec(_Spec):
     """A memory type's fields. `build()` gives a Stateful memory with `interface_size`,
     `output_size` and `reads` (the number of read vectors it returns)."""
 
+    @abc.abstractmethod
     def build(self) -> Stateful:
-        raise NotImplementedError
+        """The memory module."""
 
 
 class ControllerSpec(_Spec):
@@ -44,8 +46,9 @@ class ControllerSpec(_Spec):
 
     hidden: int
 
+    @abc.abstractmethod
     def build(self, input_size: int) -> Stateful:
-        raise NotImplementedError
+        """The controller module for inputs of `input_size` features."""
 
 
 MEMORIES: dict[str, type[MemorySpec]] = {}

@@ -19,6 +19,7 @@ and how many read vectors it returns (`reads`); controllers say their `hidden` w
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 import torch
@@ -28,8 +29,9 @@ from torch import Tensor, nn
 State = dict[str, Any]  # tensors, or the nested states of a network's modules
 
 
-class Stateful(nn.Module):
-    """A module with a dict of state tensors that `forward(x, state)` takes and returns."""
+class Stateful(nn.Module, metaclass=abc.ABCMeta):
+    """A module with a dict of state tensors that `forward(x, state)` takes and returns (a
+    subclass must define `forward`)."""
 
     def initial_state(self, batch_size: int, device: torch.device) -> State:
         """A fresh state for `batch_size` rows (override; a stateless part returns {})."""
@@ -39,8 +41,9 @@ class Stateful(nn.Module):
         """A fresh state on `device`."""
         return self.initial_state(batch_size, torch.device(device))
 
+    @abc.abstractmethod
     def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        raise NotImplementedError
+        """One step: the output and the new state."""
 
 
 def detach_state(state: State) -> State:

@@ -17,6 +17,7 @@ docs/architecture.md shows how to add one.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from pathlib import Path
 from typing import ClassVar, get_args
@@ -65,8 +66,9 @@ class LossStats:
     thinking_steps: int
 
 
-class Family(nn.Module):
-    """The base of every model family (see the module docstring)."""
+class Family(nn.Module, metaclass=abc.ABCMeta):
+    """The base of every model family (see the module docstring); `loss` and `generate` are
+    abstract: a family must define both."""
 
     config_class: ClassVar[type[FamilyConfig]]
     compile_refusal: ClassVar[str | None] = None  # why torch.compile cannot be used, if so
@@ -85,10 +87,11 @@ class Family(nn.Module):
         """The thinking-step budget of every problem (default: one step)."""
         return torch.ones_like(batch["digits"])
 
+    @abc.abstractmethod
     def loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, LossStats, Carry]:
         """The loss of one optimiser step on `batch` (tensors on the model's device)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def generate(
         self,
         input_ids: Int[Tensor, "batch seq"],
@@ -99,7 +102,6 @@ class Family(nn.Module):
         use_halting: bool = True,
     ) -> Generated:
         """Greedy answers [1 (or steps with `trace`), batch, max_answer], pad after eos."""
-        raise NotImplementedError
 
     def save_weights(self, path: Path) -> None:
         """Write the checkpoint file (safetensors of the state dict; tied tensors once)."""

@@ -120,25 +120,37 @@ class MemoryNetwork(Family):
         inputs[..., -1] = answer.float()
         return inputs
 
+    def answer_outputs(
+        self,
+        input_ids: Int[Tensor, "batch seq"],
+        input_mask: Bool[Tensor, "batch seq"],
+        answer_steps: Int[Tensor, " batch"],
+        width: int,
+    ) -> Float[Tensor, "batch width output"]:
+        """The network run over the encoded problems (`answer_steps` answer steps each): its
+        outputs at each row's first `width` answer steps (past a row's end: its last step)."""
+        inputs = self.encode(input_ids, input_mask, answer_steps)
+        outputs, _ = self.network.run(inputs, detach_every=self.config.detach_every)
+        start = input_mask.sum(1) + self.config.pause
+        index = start[:, None] + torch.arange(width, device=inputs.device)
+        index = index.clamp(max=outputs.shape[1] - 1)
+        return outputs.gather(1, index[..., None].expand(-1, -1, outputs.shape[-1]))
+
     def loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, LossStats, Carry]:
         """BCE of the answer bits (symbol steps) and of the end logit (every answer step)."""
         c = self.config
         targets, mask = batch["target_ids"], batch["target_mask"]
         symbols = mask & (targets != EOS)
-        if bool((symbols & (targets >= 2**c.bits)).any()):
-            bad = int(targets[symbols & (targets >= 2**c.bits)][0])
+        unwritable = symbols & (targets >= 2**c.bits)
+        if bool(unwritable.any()):
+            bad = int(targets[unwritable][0])
             raise ValueError(
                 f"memory_network: answer token {bad} cannot be written: the network writes "
                 f"symbols 0..{2**c.bits - 1} (model.bits {c.bits}) and eos"
             )
-        answer_len = mask.sum(1)  # symbols + eos
-        inputs = self.encode(batch["input_ids"], batch["input_mask"], answer_len)
-        outputs, _ = self.network.run(inputs, detach_every=c.detach_every)
-        start = batch["input_mask"].sum(1) + c.pause
-        index = (start[:, None] + torch.arange(targets.shape[1], device=targets.device)).clamp(
-            max=outputs.shape[1] - 1
-        )
-        at_answer = outputs.gather(1, index[..., None].expand(-1, -1, outputs.shape[-1]))
+        at_answer = self.answer_outputs(
+            batch["input_ids"], batch["input_mask"], mask.sum(1), targets.shape[1]
+        )  # every answer step: its symbols and the eos
         bit_logits, end_logits = at_answer[..., : c.bits], at_answer[..., c.bits]
         bit_targets = torch.where(
             symbols[..., None], (targets[..., None] & self.bit_values) > 0, False
@@ -172,12 +184,9 @@ class MemoryNetwork(Family):
         """Answer steps until each row's end logit is positive (then eos), at most
         `max_answer`; `steps` (one per problem) and `trace` do not apply."""
         c, n = self.config, len(input_ids)
-        inputs = self.encode(input_ids, input_mask, torch.full_like(steps, max_answer))
-        outputs, _ = self.network.run(inputs)
-        start = input_mask.sum(1) + c.pause
-        index = start[:, None] + torch.arange(max_answer, device=inputs.device)
-        at_answer = outputs.gather(1, index[..., None].expand(-1, -1, outputs.shape[-1]))
+        answer_steps = torch.full_like(steps, max_answer)
+        at_answer = self.answer_outputs(input_ids, input_mask, answer_steps, max_answer)
         symbols = ((at_answer[..., : c.bits] > 0).long() * self.bit_values).sum(-1)
         tokens = torch.where(at_answer[..., c.bits] > 0, EOS, symbols)
-        halt = torch.full((1, n), float("nan"), device=inputs.device)
+        halt = torch.full((1, n), float("nan"), device=input_ids.device)
         return Generated(pad_after_eos(tokens)[None], torch.ones_like(steps), halt)
