@@ -131,7 +131,7 @@ def main() -> None:
     else:
         config = load_experiment(None, experiment_overrides(args))
         run = run or Path("runs") / f"bench_{args.task}_{int(time.time())}"
-        summary = Trainer(config, run, console, resume=False).run()
+        summary = Trainer(config, run, console).run()
     config, model, _ = load_checkpoint(run)
     perfect, bit_errors, test_by_size = held_out(model, config.task, "test", args.final, 1)
     ood, ood_bits, ood_by_size = held_out(model, config.task, "ood", args.final, 1)

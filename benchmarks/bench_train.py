@@ -64,7 +64,7 @@ def main() -> None:
             ],
         )
         start = time.perf_counter()
-        trainer = Trainer(config, Path(runs) / "run", Console(stderr=True), resume=False)
+        trainer = Trainer(config, Path(runs) / "run", Console(stderr=True))
         summary = trainer.run()
         wall = time.perf_counter() - start
         metrics = read_metrics(Path(runs) / "run")

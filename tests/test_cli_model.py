@@ -84,7 +84,7 @@ def test_resume_refuses_overrides(run_dir):
         (["train", "--config", "nope.yaml"], "experiment file nope.yaml not found"),
         (["train", "train.device=cuda9"], "train.device: Input should be"),
         (["eval", "no/such/run"], "does not exist"),
-        (["solve", "12+"], "numbers and operators must alternate"),
+        (["solve", "12+"], "it ends with '+'; a number must follow it"),
         (["solve", "12&3"], "cannot read '&3'"),
         (["solve", "7/2"], "not exact"),
         (["solve", "5/0"], "division by zero"),

@@ -93,7 +93,7 @@ def test_compile_is_refused_with_a_reason_for_a_family_that_says_so(toy_experime
     try:
         config = load_experiment(toy_experiment, ["train.compile=true"])
         with pytest.raises(ConfigError, match="train.compile: not for lookup models: a table"):
-            Trainer(config, tmp_path / "run", Console(quiet=True), resume=False)
+            Trainer(config, tmp_path / "run", Console(quiet=True))
         assert not (tmp_path / "run").exists()  # refused before anything is written
     finally:
         Lookup.compile_refusal = None

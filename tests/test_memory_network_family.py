@@ -83,4 +83,4 @@ def test_the_network_is_resolved_inline_and_compile_is_refused_by_name(tmp_path)
     from th1nker.train.trainer import Trainer
 
     with pytest.raises(ConfigError, match="train.compile: not for memory_network models"):
-        Trainer(load_experiment(COPY, ["train.compile=true"]), tmp_path, Console(quiet=True), False)
+        Trainer(load_experiment(COPY, ["train.compile=true"]), tmp_path, Console(quiet=True))

@@ -60,8 +60,18 @@ def test_many_problems_make_one_padded_batch():
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("1+", "alternate"),
+        ("1+", "ends with '\\+'; a number must follow"),
         ("-5+3", "non-negative"),
+        ("", "empty"),
+        ("   ", "empty"),
+        ("1++2", "'\\+' is followed by '\\+'"),
+        ("+3", "starts with '\\+'"),
+        ("12 34", "'12' and '34' need an operator"),
+        ("9" * 10_000 + "+1", "10000 digits in base 10; numbers have at most 4000"),
+        ("99999^1000", "more than 4000 decimal digits"),
+        ("9" * 4000 + "^1000", "more than 4000 decimal digits"),
+        ("9" * 2001 + "*" + "9" * 2000, "more than 4000 decimal digits"),
+        ("+".join(["1"] * 65), "65 operands; at most 64"),
         ("2^3^2", r"a\^b\^c"),
         ("10/3", "not exact"),
         ("1%0", "division by zero"),
@@ -73,7 +83,20 @@ def test_many_problems_make_one_padded_batch():
     ],
 )
 def test_unreadable_problems(text, message):
+    """Refused with the right reason, before anything large is computed."""
     with pytest.raises(NotationError, match=message):
         parse_problem(text)
     with pytest.raises(NotationError, match="bases 2..36"):
         parse_problem("1+1", base=40)
+
+
+def test_the_largest_numbers_and_results_are_read():
+    assert parse_problem("9" * 4000)[0].result[0] == 10**4000 - 1
+    assert parse_problem("9" * 2000 + "*" + "9" * 2000)[0].result[0] == (10**2000 - 1) ** 2
+    assert parse_problem("+".join(["1"] * 64))[0].result[0] == 64
+
+
+def test_long_problems_are_shown_shortened_in_messages():
+    with pytest.raises(NotationError) as error:
+        parse_problem("9" * 10_000 + "+")
+    assert len(str(error.value)) < 200 and "(10001 characters)" in str(error.value)

@@ -72,6 +72,29 @@ def test_shipped_schemes_load(path):
         ),
         (["max_length"], "override 'max_length' must look like key=value"),
         (["output_base=binary"], "output_base"),
+        (
+            [
+                "generators.0.operations='*'",
+                "generators.0.operands=[3,3]",
+                "generators.0.digits=2000",
+            ],
+            "results could reach 6000 decimal digits .* at most 4000",
+        ),
+        (
+            [
+                "generators.0.operations='+^'",
+                "generators.0.max_exponent=16",
+                "generators.0.digits=300",
+            ],
+            "results could reach 4802 decimal digits",
+        ),
+        (["generators.0.ood.digits=[3000, 3000]"], "ood overrides: digits"),
+        (
+            ["generators.0.max_number=" + "9" * 5000],
+            "override '.*' \\(5024 characters\\): a number with more than 4300 digits",
+        ),
+        (["generators.0.operations=*"], "the value is not YAML .*quote it"),
+        (["generators.7.digits=3"], "override 'generators.7.digits=3': list index out of range"),
     ],
 )
 def test_bad_schemes_name_the_field_and_allowed_values(overrides, message):
@@ -84,8 +107,14 @@ def test_bad_files(tmp_path):
         load_scheme(tmp_path / "missing.yaml")
     broken = tmp_path / "broken.yaml"
     broken.write_text("generators: [\n")
-    with pytest.raises(SchemeError, match="broken.yaml: cannot read it"):
+    with pytest.raises(SchemeError, match="broken.yaml: not a readable YAML scheme: line 2"):
         load_scheme(broken)
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\x89PNG\x00\xff")
+    with pytest.raises(SchemeError, match="binary.yaml is not UTF-8 text"):
+        load_scheme(binary)
+    with pytest.raises(SchemeError, match="is a directory, not a file"):
+        load_scheme(tmp_path)
     listed = tmp_path / "list.yaml"
     listed.write_text("- 1\n- 2\n")
     with pytest.raises(SchemeError, match="a scheme is a mapping of fields, got list"):

@@ -7,6 +7,7 @@ validated by pydantic. Every problem is reported as `path.to.field: what is wron
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, get_args
@@ -16,11 +17,55 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from pydantic import BaseModel, ValidationError
 
+from th1nker.messages import shown
+
 Model = TypeVar("Model", bound=BaseModel)
 
 
 class ConfigError(ValueError):
     """A config that cannot be used; the message names each bad field."""
+
+
+def read_text_file(path: str | Path, what: str) -> str:
+    """The UTF-8 text of `path`; a ConfigError naming it (and `what` it is) when it cannot be
+    read: missing, a directory, not permitted, or not text."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{what} {path} is a directory, not a file")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} not found") from None
+    except OSError as error:
+        raise ConfigError(f"{what} {path}: cannot read it: {error.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{what} {path} is not UTF-8 text (byte {error.start} is {data[error.start]:#04x})"
+        ) from None
+
+
+def _yaml_problem(error: Exception) -> str:
+    """A YAML or OmegaConf error in one line (with its line and column when known)."""
+    if not isinstance(error, yaml.YAMLError | OmegaConfBaseException):  # int() refused the text
+        return f"a number with more than {sys.get_int_max_str_digits()} digits"
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        return f"line {mark.line + 1}, column {mark.column + 1}: {error.problem}"
+    return str(error).strip().splitlines()[0]
+
+
+def _override_value(override: str, key: str, value: str) -> Any:
+    try:
+        return yaml.safe_load(value)
+    except ValueError as error:
+        raise ConfigError(f"override {shown(override)}: {_yaml_problem(error)}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(
+            f"override {shown(override)}: the value is not YAML ({_yaml_problem(error)}); "
+            f"quote it, e.g. {key}='{value}'"
+        ) from None
 
 
 def read_yaml(
@@ -32,17 +77,20 @@ def read_yaml(
         if path is None:
             config = OmegaConf.create(default)
         else:
-            if not Path(path).is_file():
-                raise ConfigError(f"{what} file {path} not found")
-            config = OmegaConf.load(path)
-        for override in overrides:
-            key, sep, value = override.partition("=")
-            if not sep or not key:
-                raise ConfigError(f"override {override!r} must look like key=value")
-            OmegaConf.update(config, key.strip(), yaml.safe_load(value), merge=True)
-        data = OmegaConf.to_container(config, resolve=True)
-    except (OmegaConfBaseException, yaml.YAMLError) as error:
-        raise ConfigError(f"{source}: cannot read it: {error}") from None
+            config = OmegaConf.create(yaml.safe_load(read_text_file(path, f"{what} file")) or {})
+    except (OmegaConfBaseException, yaml.YAMLError, ValueError) as error:
+        if isinstance(error, ConfigError):
+            raise
+        raise ConfigError(f"{source}: not a readable YAML {what}: {_yaml_problem(error)}") from None
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {shown(override)} must look like key=value")
+        try:
+            OmegaConf.update(config, key.strip(), _override_value(override, key, value), merge=True)
+        except OmegaConfBaseException as error:
+            raise ConfigError(f"override {shown(override)}: {_yaml_problem(error)}") from None
+    data = OmegaConf.to_container(config, resolve=True)
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: a {what} is a mapping of fields, got {type(data).__name__}")
     return data, source
@@ -57,7 +105,9 @@ def validate(model: type[Model], data: dict, source: str, tags: dict[str, type] 
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(f"{source}:\n" + format_validation_error(error, model, tags)) from None
+        problems = format_validation_error(error, model, tags)
+        separator = "\n" if "\n" in problems else " "  # one problem: one line
+        raise ConfigError(f"{source}:{separator}{problems}") from None
 
 
 def format_validation_error(

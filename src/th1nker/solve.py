@@ -16,12 +16,14 @@ from pathlib import Path
 
 import torch
 
-from th1nker.models.family import Family
+from th1nker.messages import shown
+from th1nker.models.family import Family, FamilyConfig
 from th1nker.tasks.checking import answer_tokens, check_batch, decode_factorization
 from th1nker.tasks.generators import decimal
-from th1nker.tasks.notation import encode_problems
+from th1nker.tasks.notation import NotationError, encode_problems
 from th1nker.tasks.numbers import MalformedNumber, decode_number, format_in_base
 from th1nker.tasks.scheme import TASKS
+from th1nker.tasks.stream import ProblemBatch
 
 PRETRAINED = "add_sub_10"
 
@@ -42,7 +44,8 @@ class Solution:
     steps: int
     reason: str
     trace: list[str] | None = None
-    halt: list[float] | None = None  # with trace: halting probability per step (NaN: no head)
+    halt: list[float | None] | None = None  # with trace: halting probability per step (None:
+    # the model has no halting head)
 
 
 def _written_in_base(task: str, tokens: list[int], out_base: int) -> str:
@@ -60,10 +63,19 @@ def _written_in_base(task: str, tokens: list[int], out_base: int) -> str:
         return ""
 
 
+def input_refusals(model_config: FamilyConfig, encoded: ProblemBatch) -> list[str | None]:
+    """Per problem: why the model cannot read it (too long), or None."""
+    return [model_config.input_refusal(int(n)) for n in encoded.encoded.input_len]
+
+
 @torch.no_grad()
 def solve(model: Family, problems: list[str], base: int = 10, trace: bool = False):
-    """Solutions of `problems` (all in one batch); raises NotationError for unreadable ones."""
+    """Solutions of `problems` (all in one batch); raises NotationError for unreadable ones and
+    for ones longer than the model reads."""
     encoded = encode_problems(problems, base)
+    for problem, refusal in zip(problems, input_refusals(model.config, encoded), strict=True):
+        if refusal is not None:
+            raise NotationError(f"{shown(problem)}: {refusal}")
     batch = encoded.to_tensors()
     expected = [answer for _, answer in encoded.describe(decimal)]
     device = model.device
@@ -85,7 +97,7 @@ def solve(model: Family, problems: list[str], base: int = 10, trace: bool = Fals
         own_steps, verdict = int(steps[i]), verdicts[i]
         task, out_base = TASKS[int(batch["task"][i])], int(batch["out_base"][i])
         history = [per_step[s][i].value for s in range(len(per_step))] if trace else None
-        halts = [float(h) for h in halt[:, i]] if trace else None
+        halts = [None if h.isnan() else float(h) for h in halt[:, i]] if trace else None
         solutions.append(
             Solution(
                 problem=problem,

@@ -5,29 +5,54 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.syntax import Syntax
 from rich.table import Table
 
-from th1nker.cli.app import SchemeOption, app, console, fail, load_scheme_or_fail
-from th1nker.config_files import ConfigError
-from th1nker.solve import pretrained_path, solve
+from th1nker.cli.app import SchemeOption, app, console, errors, fail, load_scheme_or_fail
+from th1nker.config_files import ConfigError, read_text_file
+from th1nker.messages import shown
+from th1nker.solve import input_refusals, pretrained_path, solve
 from th1nker.tasks.notation import NotationError, encode_problems
-from th1nker.train.checkpoint import load_checkpoint
+from th1nker.train.checkpoint import CONFIG, find_checkpoint, load_checkpoint
 from th1nker.train.device import pick_device
 from th1nker.train.evaluate import evaluate
 from th1nker.train.experiment import load_experiment
+from th1nker.train.storage import RunLocked, StorageError, storage_error
 from th1nker.train.trainer import TrainingDiverged, resume_training, start_training
+
+MAX_FIXED_STEPS = 256  # eval --steps
+MAX_EVAL_PROBLEMS = 1_000_000  # eval --n
+MAX_BATCH = 10_000  # eval --batch-size
+SOLVE_BATCH = 256  # problems solved at once by `solve`
 
 
 class EvalSplit(StrEnum):
     val = "val"
     test = "test"
     ood = "ood"
+
+
+def strict_json(value) -> str:
+    """`value` as strict JSON: NaN and infinities (which JSON cannot hold) become null."""
+
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [clean(x) for x in v]
+        return v
+
+    return json.dumps(clean(value), allow_nan=False)
 
 
 @app.command()
@@ -53,12 +78,14 @@ def train(
             experiment = load_experiment(config, overrides or [])
             console.print(Syntax(experiment.to_yaml(), "yaml", background_color="default"))
             summary = start_training(experiment, console)
-    except (ConfigError, TrainingDiverged) as error:
+    except (ConfigError, TrainingDiverged, StorageError, RunLocked) as error:
         raise fail(str(error)) from None
+    except OSError as error:  # a write outside the checkpoints (report, plots, tensorboard)
+        raise fail(str(storage_error(error, "write the run's files"))) from None
     except KeyboardInterrupt:
         console.print("interrupted: continue with `th1nker train --resume RUN_DIR`")
         raise typer.Exit(code=130) from None
-    console.print_json(json.dumps(summary))
+    console.print_json(strict_json(summary))
 
 
 CheckpointArgument = Annotated[
@@ -73,28 +100,47 @@ def _load(path: Path | None):
         raise fail(str(error)) from None
 
 
+def _progress(what: str) -> Progress:
+    """A transient progress bar on stderr (when it is a terminal)."""
+    return Progress(
+        TextColumn(f"[bold]{what}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=errors, transient=True, disable=not errors.is_terminal,
+    )  # fmt: skip
+
+
 @app.command("eval")
 def eval_command(
     run: CheckpointArgument,
     scheme_path: SchemeOption = None,
     split: Annotated[EvalSplit, typer.Option(help="Which split")] = EvalSplit.test,
-    n: Annotated[int, typer.Option("--n", min=1, help="Number of problems")] = 2000,
+    n: Annotated[
+        int, typer.Option("--n", min=1, max=MAX_EVAL_PROBLEMS, help="Number of problems")
+    ] = 2000,
     steps: Annotated[
-        int | None, typer.Option(min=1, help="Fixed thinking steps (default: per problem)")
+        int | None,
+        typer.Option(
+            min=1, max=MAX_FIXED_STEPS, help="Fixed thinking steps (default: per problem)"
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(min=0)] = 1234,
-    batch_size: Annotated[int, typer.Option(min=1)] = 500,
+    batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH)] = 500,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
 ):
     """Exact-match accuracy of a trained model, by task, base, digits and operands."""
     config, model, directory = _load(run)
     scheme = config.task if scheme_path is None else load_scheme_or_fail(scheme_path, None)
     try:
-        result = evaluate(model, scheme, split.value, n, batch_size, seed, steps)
-    except (ConfigError, ValueError) as error:
-        raise fail(str(error)) from None
+        model.config.check_task(scheme)
+    except ValueError as error:
+        raise fail(f"--scheme {scheme_path}: {error}") from None
+    with _progress("eval") as progress:
+        bar = progress.add_task("eval", total=n)
+        result = evaluate(
+            model, scheme, split.value, n, batch_size, seed, steps,
+            progress=lambda done: progress.update(bar, completed=done),
+        )  # fmt: skip
     if as_json:
-        print(json.dumps({"checkpoint": str(directory), **result.to_json()}))
+        print(strict_json({"checkpoint": str(directory), **result.to_json()}))
         return
     console.print(
         f"{directory}: {split.value} exact match [bold]{result.accuracy:.4f}[/] "
@@ -109,6 +155,64 @@ def eval_command(
         console.print(table)
 
 
+@dataclasses.dataclass
+class _Problem:
+    """One problem of `solve`: where it came from (`FILE:LINE`, or None for an argument), its
+    text, and why it cannot be solved (None: it can)."""
+
+    where: str | None
+    text: str
+    error: str | None = None
+
+    def message(self) -> str:
+        return self.error if self.where is None else f"{self.where}: {self.error}"
+
+
+def _read_problems(arguments: list[str], file: Path | None) -> list[_Problem]:
+    problems = [_Problem(None, text) for text in arguments]
+    if file is not None:
+        try:
+            text = read_text_file(file, "--file")
+        except ConfigError as error:
+            raise fail(str(error)) from None
+        problems += [
+            _Problem(f"{file}:{number}", line.strip())
+            for number, line in enumerate(text.splitlines(), start=1)
+            if line.strip()
+        ]
+    return problems
+
+
+def _refuse_unreadable(problems: list[_Problem], base: int) -> None:
+    """Set `error` on every problem that cannot be read in plain notation."""
+    for problem in problems:
+        try:
+            encode_problems([problem.text], base)
+        except NotationError as error:
+            problem.error = str(error)
+
+
+def _refuse_too_long(problems: list[_Problem], base: int, checkpoint: Path | None) -> None:
+    """Set `error` on every readable problem longer than the checkpoint's model reads (from its
+    config alone: before the weights are loaded)."""
+    readable = [p for p in problems if p.error is None]
+    if not readable:
+        return
+    try:
+        config = load_experiment(find_checkpoint(checkpoint or pretrained_path()) / CONFIG)
+    except ConfigError as error:
+        raise fail(str(error)) from None
+    encoded = encode_problems([p.text for p in readable], base)
+    for problem, refusal in zip(readable, input_refusals(config.model, encoded), strict=True):
+        if refusal is not None:
+            problem.error = f"{shown(problem.text)}: {refusal}"
+
+
+def _chunks(items: list, size: int) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 @app.command("solve")
 def solve_command(
     problems: Annotated[
@@ -117,47 +221,73 @@ def solve_command(
     file: Annotated[
         Path | None, typer.Option("--file", help="Read problems from a file, one per line")
     ] = None,
-    base: Annotated[int, typer.Option(help="Base the numbers are written in (2..36)")] = 10,
+    base: Annotated[
+        int, typer.Option(min=2, max=36, help="Base the numbers are written in (2..36)")
+    ] = 10,
     checkpoint: Annotated[
         Path | None, typer.Option(help="Run or checkpoint (default: the shipped model)")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per problem")] = False,
     trace: Annotated[bool, typer.Option(help="Show the answer after every thinking step")] = False,
 ):
-    """Solve problems with a trained model and check every answer exactly."""
-    texts = list(problems or [])
-    if file is not None:
-        if not file.is_file():
-            raise fail(f"--file {file} not found")
-        texts += [line.strip() for line in file.read_text().splitlines() if line.strip()]
-    if not texts:
+    """Solve problems with a trained model and check every answer exactly.
+
+    Every readable problem is answered; each bad one is reported with its line (an error object
+    with --json), and the exit code is 2 if any was bad."""
+    todo = _read_problems(list(problems or []), file)
+    if not todo:
         raise fail("give problems as arguments or with --file, e.g. th1nker solve 12+34")
-    try:
-        encode_problems(texts, base)  # refuse unreadable problems before loading a model
-    except NotationError as error:
-        raise fail(str(error)) from None
-    _, model, _ = _load(checkpoint)
-    solutions = solve(model, texts, base, trace)
-    for solution in solutions:
-        if as_json:
-            record = dataclasses.asdict(solution)
-            if not trace:
-                record.pop("trace")
-                record.pop("halt")
-            print(json.dumps(record))
+    _refuse_unreadable(todo, base)
+    _refuse_too_long(todo, base, checkpoint)
+    good = [p for p in todo if p.error is None]
+    solutions = {}
+    if good:
+        _, model, _ = _load(checkpoint)
+        with _progress("solve") as progress:
+            bar = progress.add_task("solve", total=len(good))
+            for chunk in _chunks(good, SOLVE_BATCH):
+                texts = [p.text for p in chunk]
+                for problem, solution in zip(chunk, solve(model, texts, base, trace), strict=True):
+                    solutions[id(problem)] = solution
+                progress.advance(bar, len(chunk))
+    for problem in todo:
+        if problem.error is not None:
+            if as_json:
+                print(strict_json({"line": problem.where, "problem": problem.text,
+                                   "error": problem.error}))  # fmt: skip
+            else:
+                errors.print(f"[bold red]error:[/] {escape(problem.message())}", highlight=False)
             continue
-        mark = "[green]right[/]" if solution.correct else f"[red]wrong[/] ({solution.reason})"
-        shown = solution.answer_in_base or "(malformed)"
-        if solution.out_base != 10 and solution.answer:
-            shown += f" [dim](decimal {solution.answer})[/]"
-        console.print(
-            f"{solution.problem} = [bold]{shown}[/]  {mark}  [dim]{solution.steps} steps[/]",
-            highlight=False,
+        _print_solution(solutions[id(problem)], as_json, trace)
+    bad = len(todo) - len(good)
+    if bad and as_json:
+        raise fail(
+            f"{bad} of {len(todo)} problems could not be solved (their error objects say why)"
         )
-        for step, answer in enumerate(solution.trace or [], start=1):
-            halt = solution.halt[step - 1]
-            halting = "" if math.isnan(halt) else f"  halt p={halt:.2f}"
-            stopped = "  <- stops here" if step == solution.steps else ""
-            console.print(
-                f"    step {step}: {answer or '(malformed)'}{halting}{stopped}", highlight=False
-            )
+    if bad:
+        raise typer.Exit(code=2)
+
+
+def _print_solution(solution, as_json: bool, trace: bool) -> None:
+    if as_json:
+        record = dataclasses.asdict(solution)
+        if not trace:
+            record.pop("trace")
+            record.pop("halt")
+        print(strict_json(record))
+        return
+    mark = "[green]right[/]" if solution.correct else f"[red]wrong[/] ({solution.reason})"
+    shown = solution.answer_in_base or "(malformed)"
+    if solution.out_base != 10 and solution.answer:
+        shown += f" [dim](decimal {solution.answer})[/]"
+    console.print(
+        f"{solution.problem} = [bold]{shown}[/]  {mark}  [dim]{solution.steps} steps[/]",
+        highlight=False,
+    )
+    for step, answer in enumerate(solution.trace or [], start=1):
+        halt = solution.halt[step - 1]
+        halting = "" if halt is None else f"  halt p={halt:.2f}"
+        stopped = "  <- stops here" if step == solution.steps else ""
+        console.print(
+            f"    step {step}: {answer or '(malformed)'}{halting}{stopped}", highlight=False
+        )

@@ -16,6 +16,15 @@ from th1nker.tasks.scheme import TaskScheme
 from th1nker.tasks.vocab import VOCAB_SIZE
 
 
+def _input_refusal(config: ModelConfig | TRMConfig, tokens: int) -> str | None:
+    if tokens <= config.input_cache_size:
+        return None
+    return (
+        f"{tokens} input tokens; this model reads at most {config.input_cache_size} "
+        "(model.input_cache_size)"
+    )
+
+
 def _fits_input(config: ModelConfig | TRMConfig, task: TaskScheme) -> None:
     if config.input_cache_size < task.max_length:
         raise ValueError(
@@ -125,6 +134,9 @@ class ModelConfig(FamilyConfig):
     def check_task(self, task: TaskScheme) -> None:
         _fits_input(self, task)
 
+    def input_refusal(self, tokens: int) -> str | None:
+        return _input_refusal(self, tokens)
+
 
 class TRMConfig(FamilyConfig):
     """The Tiny Recursive Model (docs/recursion.md explains each choice)."""
@@ -171,6 +183,9 @@ class TRMConfig(FamilyConfig):
 
     def check_task(self, task: TaskScheme) -> None:
         _fits_input(self, task)
+
+    def input_refusal(self, tokens: int) -> str | None:
+        return _input_refusal(self, tokens)
 
     def steps_for(self, digits: Int[Tensor, " batch"]) -> Int[Tensor, " batch"]:
         """The step budget of every problem: N_sup (halting decides how many are used)."""

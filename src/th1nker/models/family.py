@@ -51,6 +51,10 @@ class FamilyConfig(BaseModel):
     def check_task(self, task: TaskScheme) -> None:
         """Raise ValueError if this model cannot take the task's problems (e.g. too long)."""
 
+    def input_refusal(self, tokens: int) -> str | None:
+        """Why this model cannot read a problem of `tokens` input tokens (None: it can)."""
+        return None
+
 
 @dataclasses.dataclass
 class LossStats:

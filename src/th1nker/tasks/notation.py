@@ -5,28 +5,37 @@
     255 to base 16     base conversion (the target base is written in decimal)
 
 Numbers are written in `base` (2..36, digits 0-9 then a-z; default 10). Every error names the
-problem, the offending text and what is allowed.
+problem, the offending text and what is allowed. Sizes are checked before anything is computed:
+at most MAX_OPERANDS operands, MAX_EXPONENT as an exponent, and no number (written or resulting)
+beyond MAX_NUMBER_DIGITS decimal digits.
 """
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
 
+from th1nker.messages import shown
 from th1nker.tasks.generators import Problems
 from th1nker.tasks.generators.arithmetic import ArithmeticProblems, evaluate, power_factors
 from th1nker.tasks.generators.base_convert import BaseConvertProblems
 from th1nker.tasks.generators.factorize import FactorizeProblems
-from th1nker.tasks.numbers import ALPHANUMERIC, MAX_BASE, MIN_BASE
+from th1nker.tasks.numbers import ALPHANUMERIC, MAX_BASE, MAX_NUMBER_DIGITS, MIN_BASE
 from th1nker.tasks.scheme import TASKS
 from th1nker.tasks.stream import ProblemBatch, merge_rows
 from th1nker.tasks.vocab import OPERATOR_IDS
 
 MAX_FACTORIZE = 10**12  # trial division builds the reference factorization
 MAX_EXPONENT = 1000
+MAX_OPERANDS = 64  # as in task schemes
 _FACTOR = re.compile(r"^\s*factori[sz]e?\s+(\S+)\s*$|^\s*factor\s+(\S+)\s*$", re.IGNORECASE)
 _CONVERT = re.compile(r"^\s*(\S+)\s+to\s+base\s+(\S+)\s*$", re.IGNORECASE)
+_TOO_LARGE = (
+    f"the result has more than {MAX_NUMBER_DIGITS} decimal digits (the most a number may have)"
+)
+_FORMS = "forms: 'a+b*c', 'factor n', 'n to base b'"
 _TOKEN = re.compile(r"\s*(?:([0-9a-zA-Z]+)|([-+*/%^]))")
 
 
@@ -39,9 +48,33 @@ def parse_int(text: str, base: int, problem: str) -> int:
     bad = [c for c in text.lower() if c not in allowed]
     if not text or bad:
         raise NotationError(
-            f"{problem!r}: {text!r} is not a number in base {base} (digits: {allowed})"
+            f"{shown(problem)}: {shown(text)} is not a number in base {base} (digits: {allowed})"
+        )
+    if len(text) * math.log10(base) > MAX_NUMBER_DIGITS:  # the value is below base**len(text)
+        raise NotationError(
+            f"{shown(problem)}: a number of {len(text)} digits in base {base}; numbers have at "
+            f"most {MAX_NUMBER_DIGITS} decimal digits"
         )
     return int(text, base)
+
+
+def _decimal_digits_bound(bits: int) -> int:
+    """Most decimal digits a number of `bits` bits can have."""
+    return math.floor(bits * math.log10(2)) + 1
+
+
+def _result_bits_bound(values: list[int], ops: list[str]) -> int:
+    """An upper bound on the bits of the expression's value, found without evaluating it."""
+    bits = [max(1, v.bit_length()) for v in values]
+    widest = term = bits[0]
+    for k, op in enumerate(ops):
+        if op == "^":  # operand k is the power's base, operand k + 1 its exponent
+            term += bits[k] * (values[k + 1] - 1)
+        elif op == "*":
+            term += bits[k + 1]
+        elif op in "+-":
+            widest, term = max(widest, term), bits[k + 1]
+    return max(widest, term) + len(ops)  # each + or - adds at most one bit
 
 
 def _factorization(n: int) -> list[int]:
@@ -62,29 +95,61 @@ def _arithmetic(problem: str, base: int) -> ArithmeticProblems:
         match = _TOKEN.match(text, position)
         if not match:
             raise NotationError(
-                f"{problem!r}: cannot read {text[position:].strip()!r}; expected a number or one "
-                f"of + - * / % ^ (no parentheses; forms: 'a+b*c', 'factor n', 'n to base b')"
+                f"{shown(problem)}: cannot read {shown(text[position:].strip())}; expected a "
+                f"number or one of + - * / % ^ (no parentheses; {_FORMS})"
             )
         pieces.append(match.group(1) or match.group(2))
         position = match.end()
+    _check_alternation(problem, pieces)
     numbers, ops = pieces[0::2], pieces[1::2]
-    if any(n in OPERATOR_IDS for n in numbers):
-        raise NotationError(f"{problem!r}: operands are non-negative numbers (write 0-5, not -5)")
-    if len(pieces) % 2 == 0 or any(op not in OPERATOR_IDS for op in ops):
-        raise NotationError(f"{problem!r}: numbers and operators must alternate, e.g. 12+34*5")
+    if len(numbers) > MAX_OPERANDS:
+        raise NotationError(f"{shown(problem)}: {len(numbers)} operands; at most {MAX_OPERANDS}")
     values = [parse_int(n, base, problem) for n in numbers]
     for k, op in enumerate(ops):
         if op == "^" and k > 0 and ops[k - 1] == "^":
-            raise NotationError(f"{problem!r}: a^b^c is not part of the task language")
+            raise NotationError(f"{shown(problem)}: a^b^c is not part of the task language")
         if op in "/%" and values[k + 1] == 0:
-            raise NotationError(f"{problem!r}: division by zero")
+            raise NotationError(f"{shown(problem)}: division by zero")
         if op == "^" and values[k + 1] > MAX_EXPONENT:
-            raise NotationError(f"{problem!r}: exponents go up to {MAX_EXPONENT}")
+            raise NotationError(f"{shown(problem)}: exponents go up to {MAX_EXPONENT}")
+    if _decimal_digits_bound(_result_bits_bound(values, ops)) > 2 * MAX_NUMBER_DIGITS:
+        raise NotationError(f"{shown(problem)}: {_TOO_LARGE}")  # refused before computing it
     operands = np.array([values], dtype=object)
     op_ids = np.array([[OPERATOR_IDS[op] for op in ops]], dtype=np.int64).reshape(1, len(ops))
     _check_exact_divisions(problem, power_factors(operands, op_ids)[0], ops)
     n_operands = np.array([len(values)])
-    return ArithmeticProblems(operands, op_ids, n_operands, evaluate(operands, op_ids, n_operands))
+    result = evaluate(operands, op_ids, n_operands)
+    if abs(result[0]) >= 10**MAX_NUMBER_DIGITS:
+        raise NotationError(f"{shown(problem)}: {_TOO_LARGE}")
+    return ArithmeticProblems(operands, op_ids, n_operands, result)
+
+
+def _check_alternation(problem: str, pieces: list[str]) -> None:
+    """Numbers at even positions, operators between them; the message names what is out of
+    place."""
+    if not pieces:
+        raise NotationError(f"{shown(problem)}: the problem is empty; {_FORMS}")
+    for k, piece in enumerate(pieces):
+        is_operator = piece in OPERATOR_IDS
+        if k % 2 == 0 and is_operator:
+            if k == 0 and piece == "-":
+                reason = "operands are non-negative numbers (write 0-5, not -5)"
+            elif k == 0:
+                reason = f"it starts with {piece!r}; a problem starts with a number"
+            else:
+                reason = (
+                    f"{shown(pieces[k - 1])} is followed by {piece!r}; a number must come between"
+                )
+            raise NotationError(f"{shown(problem)}: {reason}")
+        if k % 2 == 1 and not is_operator:
+            raise NotationError(
+                f"{shown(problem)}: {shown(pieces[k - 1])} and {shown(piece)} need an operator "
+                "between them"
+            )
+    if len(pieces) % 2 == 0:
+        raise NotationError(
+            f"{shown(problem)}: it ends with {shown(pieces[-1])}; a number must follow it"
+        )
 
 
 def _check_exact_divisions(problem: str, factors, ops: list[str]) -> None:
@@ -98,7 +163,9 @@ def _check_exact_divisions(problem: str, factors, ops: list[str]) -> None:
         if op in "+-":
             term = factor
         elif op == "/" and term % factor:
-            raise NotationError(f"{problem!r}: {term}/{factor} is not exact ('/' divides evenly)")
+            raise NotationError(
+                f"{shown(problem)}: {term}/{factor} is not exact ('/' divides evenly)"
+            )
         elif op == "*":
             term *= factor
         else:
@@ -112,7 +179,7 @@ def parse_problem(problem: str, base: int = 10) -> tuple[Problems, int]:
     if match := _FACTOR.match(problem):
         number = parse_int(match.group(1) or match.group(2), base, problem)
         if not 2 <= number <= MAX_FACTORIZE:
-            raise NotationError(f"{problem!r}: factor needs a number in 2..{MAX_FACTORIZE}")
+            raise NotationError(f"{shown(problem)}: factor needs a number in 2..{MAX_FACTORIZE}")
         primes = _factorization(number)
         return FactorizeProblems(
             np.array([primes], dtype=object), np.array([len(primes)]), np.array([number], object)
@@ -121,7 +188,9 @@ def parse_problem(problem: str, base: int = 10) -> tuple[Problems, int]:
         value = parse_int(match.group(1), base, problem)
         target = match.group(2)
         if not target.isdigit() or not MIN_BASE <= int(target) <= MAX_BASE:
-            raise NotationError(f"{problem!r}: the target base must be 2..256, got {target!r}")
+            raise NotationError(
+                f"{shown(problem)}: the target base must be 2..256, got {shown(target)}"
+            )
         return BaseConvertProblems(np.array([value], dtype=object)), int(target)
     return _arithmetic(problem, base), base
 

@@ -22,6 +22,10 @@ from fractions import Fraction
 from th1nker.tasks.vocab import BASE, N_DIGITS, NEG, POINT, token_name
 
 MIN_BASE, MAX_BASE = 2, 256
+MAX_NUMBER_DIGITS = 4000
+"""The task language's numbers (operands and results, in generators and in plain notation) have at
+most this many decimal digits: below Python's 4300-digit limit on int <-> str conversion, so every
+number can be printed and read back."""
 ALPHANUMERIC = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 

@@ -36,7 +36,7 @@ from th1nker.tasks.generators import (
     sample_recall,
     sample_sequences,
 )
-from th1nker.tasks.numbers import MAX_BASE, MIN_BASE
+from th1nker.tasks.numbers import MAX_BASE, MAX_NUMBER_DIGITS, MIN_BASE
 from th1nker.tasks.primes import MAX_PRIME_BOUND, is_prime
 from th1nker.tasks.vocab import OPERATORS
 
@@ -127,7 +127,7 @@ class ArithmeticSpec(_GeneratorSpec):
     operands: Range = (2, 2)
     operations: Annotated[str, AfterValidator(_check_operations)] = "+-*"
     digits: Range = (1, 10)
-    max_number: int | None = Field(default=None, ge=1)
+    max_number: int | None = Field(default=None, ge=1, lt=10**MAX_DIGITS)
     max_exponent: int = Field(default=3, ge=0, le=16)
 
     @model_validator(mode="before")
@@ -141,7 +141,23 @@ class ArithmeticSpec(_GeneratorSpec):
         _check_within("digits", self.digits, 1, MAX_DIGITS)
         if self.operations == "^" and self.operands[1] > 2:
             raise ValueError("operations '^' alone allows at most 2 operands (no a^b^c)")
+        if (longest := self.result_digits_bound()) > MAX_NUMBER_DIGITS:
+            raise ValueError(
+                f"results could reach {longest} decimal digits (operands {list(self.operands)}, "
+                f"digits {list(self.digits)}, operations {self.operations!r}, max_exponent "
+                f"{self.max_exponent}); numbers have at most {MAX_NUMBER_DIGITS} digits"
+            )
         return self
+
+    def result_digits_bound(self) -> int:
+        """Most decimal digits a result can have (products add digits, powers multiply them)."""
+        digits, operands = self.digits[1], self.operands[1]
+        if self.max_number is not None:
+            digits = min(digits, len(str(self.max_number)))
+        power = max(1, self.max_exponent) if "^" in self.operations else 1
+        if "*" in self.operations:
+            return operands * digits * power
+        return digits * power + operands  # each + or - adds at most one digit
 
     def draw(self, rng, n):
         return sample_arithmetic(
@@ -185,7 +201,7 @@ class BaseConvertSpec(_GeneratorSpec):
 
     type: Literal["base_convert"] = "base_convert"
     digits: Range = (1, 10)
-    max_number: int | None = Field(default=None, ge=1)
+    max_number: int | None = Field(default=None, ge=1, lt=10**MAX_DIGITS)
     negative: bool = False
     to_bases: list[Base] | None = Field(
         default=None, description="target bases (default: the scheme's input bases)"

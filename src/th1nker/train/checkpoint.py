@@ -1,14 +1,19 @@
-"""Checkpoints: written atomically, found from a run directory, loaded into a model.
+"""Checkpoints: written atomically with checksums, found from a run directory, checked, loaded.
 
 A checkpoint is a directory `RUN/checkpoints/step_NNNNNNN/` holding
 - `model.safetensors`: the weights, as the family writes them (`Family.save_weights`; by default
   safetensors of the un-compiled module, tied tensors stored once);
 - `config.yaml`: the resolved experiment that built the model;
-- `trainer.pt` (training checkpoints only): optimiser, schedule, step, RNG states.
+- `trainer.pt` (training checkpoints only): optimiser, schedule, step, RNG states, log window;
+- `checksums.json`: the SHA-256 of each of those files.
 
 It is written into a hidden temporary directory, flushed to disk and renamed into place (atomic on
 POSIX); only then is `RUN/checkpoints/latest` (the name of the newest) replaced, again by rename.
-A run killed at any moment therefore keeps its last complete checkpoint, never half of one.
+A run killed at any moment therefore keeps its last complete checkpoint, never half of one; a
+write that fails (disk full, read-only) removes its temporary directory and leaves the older
+checkpoints as they were. Every load checks the checksums first, so a truncated or bit-flipped
+file is reported by name instead of loading nonsense; `intact_checkpoints` lets a resume fall back
+to the newest checkpoint that passes.
 """
 
 from __future__ import annotations
@@ -22,25 +27,16 @@ import torch
 from th1nker.config_files import ConfigError
 from th1nker.models.family import Family, build_model
 from th1nker.train.experiment import ExperimentConfig, load_experiment
+from th1nker.train.storage import (
+    DamagedFile,
+    fsync_dir,
+    storage_error,
+    verify_checksums,
+    write_atomically,
+    write_checksums,
+)
 
 WEIGHTS, CONFIG, TRAINER, LATEST = "model.safetensors", "config.yaml", "trainer.pt", "latest"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_text_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
 def save_checkpoint(
@@ -49,22 +45,28 @@ def save_checkpoint(
     config: ExperimentConfig,
     trainer_state: dict | None = None,
 ) -> Path:
-    """Write a complete checkpoint at `directory` (replacing nothing until it is complete)."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
+    """Write a complete checkpoint at `directory` (replacing nothing until it is complete).
+    Raises StorageError (and leaves no temporary files) when the disk refuses the write."""
     temporary = directory.with_name(f".{directory.name}.tmp")
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir()
-    model.save_weights(temporary / WEIGHTS)
-    (temporary / CONFIG).write_text(config.to_yaml())
-    if trainer_state is not None:
-        torch.save(trainer_state, temporary / TRAINER)
-    for file in temporary.iterdir():
-        with open(file, "rb") as handle:
-            os.fsync(handle.fileno())
-    if directory.exists():
-        shutil.rmtree(directory)
-    os.replace(temporary, directory)
-    _fsync_dir(directory.parent)
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(temporary, ignore_errors=True)
+        temporary.mkdir()
+        model.save_weights(temporary / WEIGHTS)
+        (temporary / CONFIG).write_text(config.to_yaml())
+        if trainer_state is not None:
+            torch.save(trainer_state, temporary / TRAINER)
+        write_checksums(temporary)
+        for file in temporary.iterdir():
+            with open(file, "rb") as handle:
+                os.fsync(handle.fileno())
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(temporary, directory)
+        fsync_dir(directory.parent)
+    except OSError as error:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise storage_error(error, f"write checkpoint {directory}") from None
     return directory
 
 
@@ -74,9 +76,12 @@ def save_training_checkpoint(
     """Checkpoint `step` of a run, mark it latest, and delete all but the newest `keep`."""
     root = run_dir / "checkpoints"
     directory = save_checkpoint(root / f"step_{step:07d}", model, config, state)
-    _write_text_atomically(root / LATEST, directory.name)
-    for old in sorted(root.glob("step_*"))[:-keep]:
-        shutil.rmtree(old)
+    try:
+        write_atomically(root / LATEST, directory.name)
+        for old in sorted(root.glob("step_*"))[:-keep]:
+            shutil.rmtree(old)
+    except OSError as error:
+        raise storage_error(error, f"mark {directory} as the latest checkpoint") from None
     return directory
 
 
@@ -87,7 +92,7 @@ def find_checkpoint(path: str | Path) -> Path:
         return path
     latest = path / "checkpoints" / LATEST
     if latest.is_file():
-        directory = path / "checkpoints" / latest.read_text().strip()
+        directory = path / "checkpoints" / latest.read_text(errors="replace").strip()
         if (directory / WEIGHTS).is_file():
             return directory
         raise ConfigError(f"{latest} names {directory.name}, which is missing or incomplete")
@@ -98,12 +103,52 @@ def find_checkpoint(path: str | Path) -> Path:
     )
 
 
+def training_checkpoints(run_dir: Path) -> list[Path]:
+    """The run's checkpoint directories, newest first."""
+    return sorted((run_dir / "checkpoints").glob("step_*"), reverse=True)
+
+
+def newest_intact_checkpoint(run_dir: Path) -> tuple[Path | None, list[tuple[Path, str]]]:
+    """(the newest training checkpoint whose files all match their checksums, or None; the
+    damaged ones newer than it, each with what is wrong, after moving each aside to
+    `checkpoints/damaged-step_N` so that later checkpoints never mix with it)."""
+    damaged = []
+    for directory in training_checkpoints(run_dir):
+        try:
+            check_checkpoint(directory, training=True)
+        except DamagedFile as error:
+            aside = directory.with_name(f"damaged-{directory.name}")
+            n = 1
+            while aside.exists():
+                aside, n = directory.with_name(f"damaged-{directory.name}-{n}"), n + 1
+            os.replace(directory, aside)
+            damaged.append((aside, str(error)))
+            continue
+        if damaged:
+            write_atomically(run_dir / "checkpoints" / LATEST, directory.name)
+        return directory, damaged
+    return None, damaged
+
+
+def check_checkpoint(directory: Path, training: bool = False) -> None:
+    """Raise DamagedFile unless every file of the checkpoint matches its checksum."""
+    verify_checksums(directory, (WEIGHTS, CONFIG, TRAINER) if training else (WEIGHTS, CONFIG))
+
+
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu"):
-    """(experiment config, model in eval mode, checkpoint directory) of a run or checkpoint."""
+    """(experiment config, model in eval mode, checkpoint directory) of a run or checkpoint.
+    The files are checked against their checksums first; a damaged one is a ConfigError."""
     directory = find_checkpoint(path)
+    try:
+        check_checkpoint(directory)
+    except DamagedFile as error:
+        raise ConfigError(str(error)) from None
     config = load_experiment(directory / CONFIG)
     model = build_model(config.model)
-    missing, unexpected = model.load_weights(directory / WEIGHTS)
+    try:
+        missing, unexpected = model.load_weights(directory / WEIGHTS)
+    except Exception as error:  # noqa: BLE001 (any reader's failure: the file is unusable)
+        raise ConfigError(f"{directory / WEIGHTS} cannot be loaded: {error}") from None
     if missing or unexpected:
         raise ConfigError(
             f"{directory / WEIGHTS} does not match its config: missing {missing}, "
@@ -117,4 +162,7 @@ def load_trainer_state(directory: Path) -> dict:
     file = directory / TRAINER
     if not file.is_file():
         raise ConfigError(f"{directory} has no {TRAINER}: it is not a training checkpoint")
-    return torch.load(file, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 (any reader's failure: the file is unusable)
+        raise ConfigError(f"{file} cannot be loaded: {error}") from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
+from collections.abc import Callable
 
 import torch
 
@@ -71,12 +72,14 @@ def evaluate(
     batch_size: int,
     seed: int,
     fixed_steps: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> EvalResult:
     """Accuracy of `model` on `examples` problems of `split` (the same problems for every seed).
 
     Each problem thinks for `model.steps_for(batch)` steps, or `fixed_steps` if given
     (a halting head may stop a problem sooner, except with `fixed_steps`); `mean_steps` is the
-    mean of the steps used.
+    mean of the steps used. `progress(done)`, if given, is called after every batch with the
+    number of problems evaluated so far.
     """
     device = model.device
     was_training = model.training
@@ -113,6 +116,8 @@ def evaluate(
             correct += verdict.correct
         total += len(verdicts)
         steps_sum += int(out.steps.sum())
+        if progress is not None:
+            progress(total)
     model.train(was_training)
     by = {
         group: {v: (table[v][0], table[v][1]) for v in _sorted_values(list(table))}

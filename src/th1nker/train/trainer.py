@@ -22,20 +22,23 @@ from th1nker.models.family import Family, LossStats, build_model
 from th1nker.tasks.stream import make_loader
 from th1nker.train.checkpoint import (
     CONFIG,
-    find_checkpoint,
     load_checkpoint,
     load_trainer_state,
+    newest_intact_checkpoint,
     save_training_checkpoint,
+    training_checkpoints,
 )
 from th1nker.train.device import autocast, pick_device
 from th1nker.train.evaluate import evaluate
 from th1nker.train.experiment import ExperimentConfig, load_experiment
 from th1nker.train.metrics import MetricsLog
 from th1nker.train.report import final_evaluation
+from th1nker.train.storage import RunLock, storage_error, write_atomically
 
 
 def _empty_window() -> dict:
-    """Sums over the optimiser steps since the last log line."""
+    """Sums over the optimiser steps since the last log line (saved with checkpoints, so that a
+    resumed run logs the same averages as an uninterrupted one)."""
     return {
         "loss": 0.0, "per_step": None, "correct": 0, "rows": 0, "tokens": 0, "n": 0,
         "thinking_steps": 0,
@@ -47,13 +50,20 @@ class TrainingDiverged(RuntimeError):
 
 
 def new_run_dir(config: ExperimentConfig) -> Path:
-    """RUNS_DIR/NAME-YYYYMMDD-HHMMSS (with a suffix if it already exists)."""
+    """A new, empty RUNS_DIR/NAME-YYYYMMDD-HHMMSS (with a suffix if that name is taken)."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = Path(config.train.runs_dir) / f"{config.name}-{stamp}"
     run_dir, n = base, 1
-    while run_dir.exists():
-        run_dir, n = base.with_name(f"{base.name}-{n}"), n + 1
-    return run_dir
+    try:
+        base.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            try:
+                run_dir.mkdir()
+                return run_dir
+            except FileExistsError:
+                run_dir, n = base.with_name(f"{base.name}-{n}"), n + 1
+    except OSError as error:
+        raise storage_error(error, "create the run directory (train.runs_dir)") from None
 
 
 def _optimizer(model: Family, config: ExperimentConfig) -> torch.optim.Optimizer:
@@ -89,9 +99,16 @@ def _progress(console: Console) -> Progress:
 
 
 class Trainer:
-    """One run: build or restore everything, then `run()`."""
+    """One run: build everything (or restore it from the checkpoint `resume_from`), then
+    `run()`. `start_training` and `resume_training` also lock the run directory."""
 
-    def __init__(self, config: ExperimentConfig, run_dir: Path, console: Console, resume: bool):
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        run_dir: Path,
+        console: Console,
+        resume_from: Path | None = None,
+    ):
         self.config, self.run_dir, self.console = config, run_dir, console
         train = config.train
         if train.threads is not None:
@@ -104,12 +121,14 @@ class Trainer:
             raise ConfigError(f"train.compile: not for {config.model.kind} models: {refusal}")
         self.step, self.elapsed = 0, 0.0
         self.carry = None  # what the family keeps between steps (the TRM: problems in flight)
+        self.window = _empty_window()
         state = None
-        if resume:
-            _, self.model, directory = load_checkpoint(run_dir)
-            state = load_trainer_state(directory)
+        if resume_from is not None:
+            _, self.model, _ = load_checkpoint(resume_from)
+            state = load_trainer_state(resume_from)
             self.step, self.elapsed = state["step"], state["elapsed"]
             self.carry = state.get("carry")
+            self.window = state.get("window", self.window)
         self.model.to(self.device).train()
         if self.carry is not None:
             self.carry = {k: v.to(self.device) for k, v in self.carry.items()}
@@ -123,9 +142,14 @@ class Trainer:
             torch.set_rng_state(state["rng"]["torch"])
             if torch.cuda.is_available() and state["rng"]["cuda"] is not None:
                 torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / CONFIG).write_text(config.to_yaml())
-        self.metrics = MetricsLog(run_dir, self.step if resume else None, train.tensorboard)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_atomically(run_dir / CONFIG, config.to_yaml())
+            self.metrics = MetricsLog(run_dir, self.step, train.tensorboard)
+        except OSError as error:
+            raise storage_error(error, f"write the run directory {run_dir}") from None
+        if self.metrics.torn:
+            console.print(f"{self.metrics.path}: dropped a torn last line (the run was stopped)")
         self.loss_fn = torch.compile(self.model.loss) if train.compile else self.model.loss
 
     def _trainer_state(self) -> dict:
@@ -137,6 +161,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "cuda": cuda},
             "carry": None if self.carry is None else {k: v.cpu() for k, v in self.carry.items()},
+            "window": self.window,
         }
 
     def checkpoint(self) -> Path:
@@ -157,10 +182,16 @@ class Trainer:
             loss, stats, self.carry = self.loss_fn(batch, self.carry)
         loss_value = loss.item()
         if not math.isfinite(loss_value):
+            saved = training_checkpoints(self.run_dir)
+            kept = (
+                f"the last good checkpoint, {saved[0]}, is kept"
+                if saved
+                else "no checkpoint was written yet (train.checkpoint_every "
+                f"{self.config.train.checkpoint_every})"
+            )
             raise TrainingDiverged(
-                f"loss became {loss_value} at step {self.step + 1}; stopped without saving. "
-                f"The last good checkpoint is kept in {self.run_dir / 'checkpoints'} "
-                "(try a lower optim.lr or optim.grad_clip, or precision=fp32)"
+                f"loss became {loss_value} at step {self.step + 1}; stopped without saving; "
+                f"{kept} (try a lower optim.lr or optim.grad_clip, or precision=fp32)"
             )
         if loss.requires_grad:
             self.optimizer.zero_grad(set_to_none=True)
@@ -188,8 +219,8 @@ class Trainer:
             self.config.task, "train", train.batch_size, self.config.seed, train.num_workers,
             start=self.step,
         )  # fmt: skip
-        window = _empty_window()
-        window_start = time.perf_counter()
+        window = self.window
+        window_start, timed_rows, timed_tokens = time.perf_counter(), 0, 0  # for the rates
         last_saved = self.step
         stopped_early = False
         with _progress(self.console) as progress:
@@ -213,6 +244,7 @@ class Trainer:
                 window["tokens"] += stats.tokens
                 window["thinking_steps"] += stats.thinking_steps
                 window["n"] += 1
+                timed_rows, timed_tokens = timed_rows + stats.rows, timed_tokens + stats.tokens
                 if self.step % train.log_every == 0 or self.step == train.max_steps:
                     seconds = time.perf_counter() - window_start
                     record = {
@@ -223,8 +255,8 @@ class Trainer:
                         "accuracy": window["correct"] / max(window["rows"], 1),
                         "mean_steps": window["thinking_steps"] / max(window["rows"], 1),
                         "lr": self.scheduler.get_last_lr()[0],
-                        "examples_per_s": window["rows"] / seconds,  # finished problems
-                        "tokens_per_s": window["tokens"] / seconds,
+                        "examples_per_s": timed_rows / seconds,  # finished problems
+                        "tokens_per_s": timed_tokens / seconds,
                         "elapsed": self.elapsed,
                     }
                     self.metrics.write(record)
@@ -232,8 +264,8 @@ class Trainer:
                         bar, completed=self.step, loss=record["loss"], acc=record["accuracy"],
                         rate=f"{record['examples_per_s']:.0f} ex/s",
                     )  # fmt: skip
-                    window = _empty_window()
-                    window_start = time.perf_counter()
+                    self.window = window = _empty_window()
+                    window_start, timed_rows, timed_tokens = time.perf_counter(), 0, 0
                 solved = False
                 if self.step % train.eval_every == 0:
                     accuracy = self._validate()
@@ -266,15 +298,26 @@ class Trainer:
 def start_training(config: ExperimentConfig, console: Console) -> dict:
     """A new run of `config`; returns the summary of its final evaluation."""
     run_dir = new_run_dir(config)
-    console.print(f"run directory: {run_dir}")
-    return Trainer(config, run_dir, console, resume=False).run()
+    with RunLock(run_dir):
+        trainer = Trainer(config, run_dir, console)
+        console.print(f"run directory: {run_dir}")  # now it holds its config: --resume works
+        return trainer.run()
 
 
 def resume_training(run_dir: Path, console: Console) -> dict:
-    """Continue a run from its latest checkpoint, with the run's own resolved config."""
+    """Continue a run from its newest intact checkpoint (from the start if it has none yet),
+    with the run's own resolved config. Damaged checkpoints are set aside, and said so."""
     if not (run_dir / CONFIG).is_file():
         raise ConfigError(f"{run_dir} is not a run directory (no {CONFIG})")
-    directory = find_checkpoint(run_dir)
     config = load_experiment(run_dir / CONFIG)
-    console.print(f"resuming {run_dir} from {directory.name}")
-    return Trainer(config, run_dir, console, resume=True).run()
+    with RunLock(run_dir):
+        directory, damaged = newest_intact_checkpoint(run_dir)
+        for aside, reason in damaged:
+            console.print(f"[yellow]damaged checkpoint[/]: {reason}; moved to {aside}")
+        if directory is None and damaged:
+            raise ConfigError(f"{run_dir} has no intact checkpoint left to resume from")
+        if directory is None:
+            console.print(f"resuming {run_dir} from the start: it has no checkpoint yet")
+        else:
+            console.print(f"resuming {run_dir} from {directory.name}")
+        return Trainer(config, run_dir, console, resume_from=directory).run()
