@@ -126,7 +126,8 @@ def test_an_interrupted_save_leaves_the_previous_checkpoint(tmp_path, monkeypatc
         checkpoint_module.save_training_checkpoint(tmp_path, 20, model, config, {"step": 20}, 2)
     assert find_checkpoint(tmp_path).name == "step_0000010"
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
-        "latest", "step_0000010"
+        "latest",
+        "step_0000010",
     ]  # fmt: skip  (no temporary directory left to fill the disk)
 
 

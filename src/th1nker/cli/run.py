@@ -21,7 +21,7 @@ from th1nker.config_files import ConfigError, read_text_file
 from th1nker.messages import shown
 from th1nker.solve import input_refusals, pretrained_path, solve
 from th1nker.tasks.notation import NotationError, encode_problems
-from th1nker.train.checkpoint import CONFIG, find_checkpoint, load_checkpoint
+from th1nker.train.checkpoint import load_checkpoint, load_checkpoint_config
 from th1nker.train.device import pick_device
 from th1nker.train.evaluate import evaluate
 from th1nker.train.experiment import load_experiment
@@ -199,7 +199,7 @@ def _refuse_too_long(problems: list[_Problem], base: int, checkpoint: Path | Non
     if not readable:
         return
     try:
-        config = load_experiment(find_checkpoint(checkpoint or pretrained_path()) / CONFIG)
+        config, _ = load_checkpoint_config(checkpoint or pretrained_path())
     except ConfigError as error:
         raise fail(str(error)) from None
     encoded = encode_problems([p.text for p in readable], base)

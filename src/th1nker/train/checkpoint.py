@@ -135,15 +135,21 @@ def check_checkpoint(directory: Path, training: bool = False) -> None:
     verify_checksums(directory, (WEIGHTS, CONFIG, TRAINER) if training else (WEIGHTS, CONFIG))
 
 
-def load_checkpoint(path: str | Path, device: torch.device | str = "cpu"):
-    """(experiment config, model in eval mode, checkpoint directory) of a run or checkpoint.
-    The files are checked against their checksums first; a damaged one is a ConfigError."""
+def load_checkpoint_config(path: str | Path) -> tuple[ExperimentConfig, Path]:
+    """(experiment config, checkpoint directory) of a run or checkpoint, after checking its
+    files against their checksums (a damaged one is a ConfigError naming it)."""
     directory = find_checkpoint(path)
     try:
         check_checkpoint(directory)
     except DamagedFile as error:
         raise ConfigError(str(error)) from None
-    config = load_experiment(directory / CONFIG)
+    return load_experiment(directory / CONFIG), directory
+
+
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu"):
+    """(experiment config, model in eval mode, checkpoint directory) of a run or checkpoint.
+    The files are checked against their checksums first; a damaged one is a ConfigError."""
+    config, directory = load_checkpoint_config(path)
     model = build_model(config.model)
     try:
         missing, unexpected = model.load_weights(directory / WEIGHTS)

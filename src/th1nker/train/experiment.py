@@ -76,6 +76,7 @@ class EvalConfig(_Strict):
     steps_sweep: list[int] = Field(
         default_factory=lambda: [1, 2, 3, 4], description="fixed step counts of the steps plot"
     )
+    plots: bool = Field(True, description="draw the report's PNG plots (false: tables only)")
 
 
 def _scheme_from_path(value: Any) -> Any:

@@ -48,7 +48,8 @@ def final_evaluation(
         "ood_by_digits": {d: c / t for d, (c, t) in results["ood"].by["digits"].items()},
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    write_plots(run_dir, results, sweep)
+    if ev.plots:
+        write_plots(run_dir, results, sweep)
     (out / "report.md").write_text(render_markdown(config, results, sweep, read_metrics(run_dir)))
     console.print(
         f"test exact match {summary['test_accuracy']:.4f} ({results['test'].total} problems), "
@@ -96,10 +97,11 @@ def render_markdown(
     lines += ["| steps | " + " | ".join(sweep) + " |", "|---" * (len(sweep) + 1) + "|"]
     for steps in next(iter(sweep.values())):
         lines.append(f"| {steps} | " + " | ".join(f"{sweep[s][steps]:.4f}" for s in sweep) + " |")
-    lines += ["", "![loss](loss.png)", "![digits](accuracy_vs_digits.png)"]
-    lines += ["![operands](accuracy_vs_operands.png)", "![steps](accuracy_vs_steps.png)"]
-    lines += ["![thinking](steps_vs_difficulty.png)", ""]
-    return "\n".join(lines)
+    if config.eval.plots:
+        lines += ["", "![loss](loss.png)", "![digits](accuracy_vs_digits.png)"]
+        lines += ["![operands](accuracy_vs_operands.png)", "![steps](accuracy_vs_steps.png)"]
+        lines += ["![thinking](steps_vs_difficulty.png)"]
+    return "\n".join([*lines, ""])
 
 
 def write_plots(
