@@ -117,7 +117,7 @@ def test_bad_files(tmp_path):
         load_scheme(tmp_path)
     listed = tmp_path / "list.yaml"
     listed.write_text("- 1\n- 2\n")
-    with pytest.raises(SchemeError, match="a scheme is a mapping of fields, got list"):
+    with pytest.raises(SchemeError, match="must be a mapping of scheme fields, got list"):
         load_scheme(listed)
 
 

@@ -87,10 +87,17 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_checkpoint(tmp_path, monkey
 
     monkeypatch.setattr(th1nker_module, "deep_supervision_loss", nan_from_step_26)
     run = tmp_path / "run"
-    with pytest.raises(TrainingDiverged, match="step 26"):
+    with pytest.raises(TrainingDiverged, match="step 26") as error:
         Trainer(config, run, QUIET).run()
     assert find_checkpoint(run).name == "step_0000020"
+    assert f"the last good checkpoint, {run / 'checkpoints' / 'step_0000020'}, is kept" in str(
+        error.value
+    )
     load_checkpoint(run)  # still complete and loadable
+    calls.clear()
+    calls.extend([1] * 30)  # NaN at once: before any checkpoint
+    with pytest.raises(TrainingDiverged, match="step 1; .* no checkpoint was written yet"):
+        Trainer(config, tmp_path / "early", QUIET).run()
 
 
 def test_save_then_load_gives_identical_outputs(tmp_path):
@@ -152,6 +159,14 @@ def test_experiment_errors_name_the_field(tmp_path):
 def test_the_default_experiment_file_is_the_built_in_default():
     path = Path(__file__).parents[1] / "configs" / "experiments" / "default.yaml"
     assert load_experiment(path) == ExperimentConfig()
+
+
+def test_an_experiment_file_without_task_or_model_takes_the_defaults(tmp_path):
+    path = tmp_path / "short.yaml"
+    path.write_text("seed: 3\n")
+    config = load_experiment(path)
+    assert config.seed == 3 and config.task == ExperimentConfig().task
+    assert config.model == ExperimentConfig().model
 
 
 def test_a_task_can_be_a_scheme_file():

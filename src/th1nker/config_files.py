@@ -92,7 +92,9 @@ def read_yaml(
             raise ConfigError(f"override {shown(override)}: {_yaml_problem(error)}") from None
     data = OmegaConf.to_container(config, resolve=True)
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: a {what} is a mapping of fields, got {type(data).__name__}")
+        raise ConfigError(
+            f"{source}: must be a mapping of {what} fields, got {type(data).__name__}"
+        )
     return data, source
 
 

@@ -143,7 +143,7 @@ def eval_command(
         print(strict_json({"checkpoint": str(directory), **result.to_json()}))
         return
     console.print(
-        f"{directory}: {split.value} exact match [bold]{result.accuracy:.4f}[/] "
+        f"{escape(str(directory))}: {split.value} exact match [bold]{result.accuracy:.4f}[/] "
         f"({result.correct}/{result.total}, mean thinking steps {result.mean_steps:.2f})"
     )
     for group, values in result.by.items():
@@ -276,12 +276,13 @@ def _print_solution(solution, as_json: bool, trace: bool) -> None:
             record.pop("halt")
         print(strict_json(record))
         return
-    mark = "[green]right[/]" if solution.correct else f"[red]wrong[/] ({solution.reason})"
-    shown = solution.answer_in_base or "(malformed)"
+    # the problem, the answers and the reasons are text from outside: escaped, never markup
+    mark = "[green]right[/]" if solution.correct else f"[red]wrong[/] ({escape(solution.reason)})"
+    answer = escape(solution.answer_in_base or "(malformed)")
     if solution.out_base != 10 and solution.answer:
-        shown += f" [dim](decimal {solution.answer})[/]"
+        answer += f" [dim](decimal {escape(solution.answer)})[/]"
     console.print(
-        f"{solution.problem} = [bold]{shown}[/]  {mark}  [dim]{solution.steps} steps[/]",
+        f"{escape(solution.problem)} = [bold]{answer}[/]  {mark}  [dim]{solution.steps} steps[/]",
         highlight=False,
     )
     for step, answer in enumerate(solution.trace or [], start=1):
@@ -289,5 +290,6 @@ def _print_solution(solution, as_json: bool, trace: bool) -> None:
         halting = "" if halt is None else f"  halt p={halt:.2f}"
         stopped = "  <- stops here" if step == solution.steps else ""
         console.print(
-            f"    step {step}: {answer or '(malformed)'}{halting}{stopped}", highlight=False
+            f"    step {step}: {escape(answer or '(malformed)')}{halting}{stopped}",
+            highlight=False,
         )

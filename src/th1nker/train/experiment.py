@@ -156,11 +156,13 @@ def load_experiment(
     default["model"] = {}  # the family's own defaults: `model.kind=trm` must not inherit th1nker's
     data, source = read_yaml(path, default, overrides, "experiment")
     if path is not None:
-        data["task"] = _beside(path, data.get("task"))
+        if "task" in data:
+            data["task"] = _beside(path, data["task"])
         model = data.get("model")
         if isinstance(model, dict) and model.get("kind", "th1nker") in CONFIGS:
             for field in CONFIGS[model.get("kind", "th1nker")].path_fields:
-                model[field] = _beside(path, model.get(field))
+                if field in model:
+                    model[field] = _beside(path, model[field])
     return validate(ExperimentConfig, data, source, {**GENERATOR_SPECS, **CONFIGS, **MEMORIES})
 
 

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from th1nker.models.family import Family
 from th1nker.train.evaluate import EvalResult, evaluate
@@ -53,7 +54,7 @@ def final_evaluation(
     (out / "report.md").write_text(render_markdown(config, results, sweep, read_metrics(run_dir)))
     console.print(
         f"test exact match {summary['test_accuracy']:.4f} ({results['test'].total} problems), "
-        f"ood {summary['ood_accuracy']:.4f}; report in {out / 'report.md'}"
+        f"ood {summary['ood_accuracy']:.4f}; report in {escape(str(out / 'report.md'))}"
     )
     return summary
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from th1nker.config_files import ConfigError
@@ -149,7 +150,9 @@ class Trainer:
         except OSError as error:
             raise storage_error(error, f"write the run directory {run_dir}") from None
         if self.metrics.torn:
-            console.print(f"{self.metrics.path}: dropped a torn last line (the run was stopped)")
+            console.print(
+                f"{escape(str(self.metrics.path))}: dropped a torn last line (the run was stopped)"
+            )
         self.loss_fn = torch.compile(self.model.loss) if train.compile else self.model.loss
 
     def _trainer_state(self) -> dict:
@@ -300,7 +303,9 @@ def start_training(config: ExperimentConfig, console: Console) -> dict:
     run_dir = new_run_dir(config)
     with RunLock(run_dir):
         trainer = Trainer(config, run_dir, console)
-        console.print(f"run directory: {run_dir}")  # now it holds its config: --resume works
+        console.print(
+            f"run directory: {escape(str(run_dir))}"
+        )  # now it holds its config: --resume works
         return trainer.run()
 
 
@@ -313,11 +318,15 @@ def resume_training(run_dir: Path, console: Console) -> dict:
     with RunLock(run_dir):
         directory, damaged = newest_intact_checkpoint(run_dir)
         for aside, reason in damaged:
-            console.print(f"[yellow]damaged checkpoint[/]: {reason}; moved to {aside}")
+            console.print(
+                f"[yellow]damaged checkpoint[/]: {escape(reason)}; moved to {escape(str(aside))}"
+            )
         if directory is None and damaged:
             raise ConfigError(f"{run_dir} has no intact checkpoint left to resume from")
         if directory is None:
-            console.print(f"resuming {run_dir} from the start: it has no checkpoint yet")
+            console.print(
+                f"resuming {escape(str(run_dir))} from the start: it has no checkpoint yet"
+            )
         else:
-            console.print(f"resuming {run_dir} from {directory.name}")
+            console.print(f"resuming {escape(str(run_dir))} from {directory.name}")
         return Trainer(config, run_dir, console, resume_from=directory).run()
