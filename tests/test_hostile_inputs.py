@@ -313,6 +313,15 @@ def test_answers_and_reasons_are_printed_as_text_not_markup(run, monkeypatch):
     assert "step 1: [/]" in result.stdout
 
 
+def test_a_plugin_that_fails_to_import_is_one_line(tmp_path, monkeypatch):
+    (tmp_path / "broken_plugin.py").write_text("raise RuntimeError('boom')\n")
+    (tmp_path / "bad_syntax_plugin.py").write_text("def f(:\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    refused(["train", "imports=[broken_plugin]"], "importing broken_plugin failed: RuntimeError")
+    refused(["train", "imports=[bad_syntax_plugin]"], "SyntaxError", "line 1")
+    refused(["train", "imports=[no_such_plugin]"], "cannot import no_such_plugin")
+
+
 def test_usage_errors_are_one_line():
     refused(["solve", "--bogus"], "No such option: --bogus")
     refused(["eval"], "Missing argument")

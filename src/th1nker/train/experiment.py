@@ -103,6 +103,10 @@ def import_plugins(data: Any) -> Any:
             importlib.import_module(name)
         except ImportError as error:
             raise ValueError(f"imports: cannot import {name}: {error}") from None
+        except Exception as error:  # noqa: BLE001 (the module's own failure, reported in a line)
+            raise ValueError(
+                f"imports: importing {name} failed: {type(error).__name__}: {error}"
+            ) from None
     return data
 
 
