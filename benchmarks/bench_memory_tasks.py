@@ -33,6 +33,7 @@ from th1nker.tasks.stream import ProblemStream
 from th1nker.tasks.vocab import N_DIGITS
 from th1nker.train.checkpoint import CONFIG, load_checkpoint
 from th1nker.train.experiment import load_experiment
+from th1nker.train.storage import RunLock
 from th1nker.train.trainer import Trainer, resume_training
 
 SCHEMES = {
@@ -131,7 +132,9 @@ def main() -> None:
     else:
         config = load_experiment(None, experiment_overrides(args))
         run = run or Path("runs") / f"bench_{args.task}_{int(time.time())}"
-        summary = Trainer(config, run, console).run()
+        run.mkdir(parents=True, exist_ok=True)
+        with RunLock(run):
+            summary = Trainer(config, run, console).run()
     config, model, _ = load_checkpoint(run)
     perfect, bit_errors, test_by_size = held_out(model, config.task, "test", args.final, 1)
     ood, ood_bits, ood_by_size = held_out(model, config.task, "ood", args.final, 1)

@@ -172,6 +172,13 @@ def test_unreadable_files_are_named(tmp_path, make, fragments):
     refused(["data", "--scheme", str(path)], f"scheme file {path}", *fragments)
 
 
+def test_an_empty_problem_file_is_named(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n  \n")
+    refused(["solve", "--file", str(empty)], f"--file {empty} holds no problems")
+    refused(["solve"], "give problems as arguments or with --file")
+
+
 def test_a_run_whose_config_is_unreadable_is_refused(run_copy):
     (run_copy / "config.yaml").write_bytes(b"\x00\xff\xfe")
     refused(["train", "--resume", str(run_copy)], "config.yaml is not UTF-8 text")

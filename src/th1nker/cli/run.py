@@ -235,6 +235,8 @@ def solve_command(
     Every readable problem is answered; each bad one is reported with its line (an error object
     with --json), and the exit code is 2 if any was bad."""
     todo = _read_problems(list(problems or []), file)
+    if not todo and file is not None:
+        raise fail(f"--file {file} holds no problems (every line is blank)")
     if not todo:
         raise fail("give problems as arguments or with --file, e.g. th1nker solve 12+34")
     _refuse_unreadable(todo, base)
