@@ -6,6 +6,7 @@ Nothing here imports the code under test except the vocabulary's token ids.
 from __future__ import annotations
 
 import ast
+import re
 from fractions import Fraction
 
 from th1nker.tasks.vocab import TOKEN_IDS
@@ -96,3 +97,53 @@ def canonical(factors: list[int]) -> str:
     for p in factors:
         counts[p] = counts.get(p, 0) + 1
     return "*".join(f"{p}^{e}" if e > 1 else str(p) for p, e in sorted(counts.items()))
+
+
+_LEFT = r"((?:^-)?\d+)"  # a whole number; only the first may be negative
+_APPLY = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: _exact_quotient(a, b),
+    "%": lambda a, b: a % b,
+    "^": lambda a, b: a**b,
+}
+
+
+def _exact_quotient(a: int, b: int) -> int:
+    assert a % b == 0, f"inexact {a}/{b}"
+    return a // b
+
+
+def reduction_states(expression: str) -> list[str]:
+    """The expression rewritten one operation at a time: the leftmost `^`, else the leftmost of
+    `* / %`, else the leftmost of `+ -` (text in, decimal text states out; the last is the value)."""
+    states, text = [], expression
+    while not re.fullmatch(r"-?\d+", text):
+        for operators in (r"\^", r"*/%", r"+\-"):
+            match = re.search(_LEFT + f"([{operators}])" + r"(\d+)", text)
+            if match:
+                a, op, b = int(match[1]), match[2], int(match[3])
+                text = text[: match.start()] + str(_APPLY[op](a, b)) + text[match.end() :]
+                states.append(text)
+                break
+    return states or [text]
+
+
+def long_multiplication(a: int, b: int, base: int) -> list[int]:
+    """a*b by the digits of b in `base`, least significant first: the sum after each digit."""
+    sums, total, place = [], 0, 1
+    while True:
+        b, digit = divmod(b, base)
+        total += a * digit * place
+        sums.append(total)
+        place *= base
+        if b == 0:
+            return sums
+
+
+def read_state(tokens: list[int], base: int) -> str:
+    """A trace state's tokens (numbers and operators, then `eos`) as decimal text."""
+    assert tokens[-1] == TOKEN_IDS["eos"] and TOKEN_IDS["eos"] not in tokens[:-1], tokens
+    parts = split_numbers(tokens[:-1])
+    return "".join(str(read_number(p, base)) if isinstance(p, list) else p for p in parts)

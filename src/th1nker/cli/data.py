@@ -65,6 +65,9 @@ def data(
     fmt: Annotated[Format, typer.Option("--format", help="text for people, jsonl for tools")] = (
         Format.text
     ),
+    trace: Annotated[
+        bool, typer.Option(help="Also print the algorithm's intermediate states (the trace)")
+    ] = False,
 ):
     """Print problems drawn from a task scheme."""
     task_scheme = load_scheme_or_fail(scheme_path, overrides)
@@ -76,9 +79,9 @@ def data(
             index += 1
             rows = range(min(len(batch), n - printed))
             if fmt is Format.jsonl:
-                _print_jsonl(batch, rows, split.value)
+                _print_jsonl(batch, rows, split.value, trace)
             else:
-                _print_text(batch, rows)
+                _print_text(batch, rows, trace)
             printed += len(rows)
     except SchemeError as error:
         raise fail(str(error)) from None
@@ -86,15 +89,16 @@ def data(
         sys.stderr.close()
 
 
-def _print_jsonl(batch, rows, split: str) -> None:
-    records = batch.records(split)
+def _print_jsonl(batch, rows, split: str, trace: bool) -> None:
+    records = batch.records(split, trace)
     for i in rows:
         print(json.dumps(records[i]))
 
 
-def _print_text(batch, rows) -> None:
+def _print_text(batch, rows, trace: bool) -> None:
     plain = batch.describe(decimal)
     in_base = batch.describe(format_in_base)
+    states = batch.describe_trace(format_in_base) if trace else None
     for i in rows:
         task, base, out_base = TASKS[batch.task[i]], batch.base[i], batch.out_base[i]
         line = f"[cyan]{task:<12}[/] "
@@ -105,4 +109,6 @@ def _print_text(batch, rows) -> None:
                 line += f"   [dim](decimal: {plain[i][0]} = {plain[i][1]})[/]"
         else:
             line += f"{plain[i][0]} -> [bold]{plain[i][1]}[/]"
+        if states is not None:
+            line += "\n    trace: " + " -> ".join(states[i])
         console.print(line, highlight=False)

@@ -54,12 +54,48 @@ class ProblemBatch:
                 texts[row] = text
         return texts
 
-    def records(self, split: str) -> list[dict]:
+    def trace(self) -> list[list[list[int]]]:
+        """Per row, the tokens of every state of its algorithm trace (in its output base, each
+        ending with `eos`; the last is the target). See `Problems.trace`."""
+        traces: list[list[list[int]]] = [[] for _ in range(len(self))]
+        for problems, rows in self.parts:
+            for row, states in zip(rows, problems.trace(self.out_base[rows]), strict=True):
+                traces[row] = states
+        return traces
+
+    def describe_trace(self, fmt: Callable[[int, int], str]) -> list[list[str]]:
+        """Per row, the text of every state of its trace, numbers written by `fmt`."""
+        texts: list[list[str]] = [[] for _ in range(len(self))]
+        for problems, rows in self.parts:
+            for row, states in zip(
+                rows, problems.describe_trace(fmt, self.out_base[rows]), strict=True
+            ):
+                texts[row] = states
+        return texts
+
+    def trace_tensors(self) -> dict[str, torch.Tensor]:
+        """trace_ids [n, states, width] (pad-filled), trace_mask (same shape, bool) and
+        trace_len [n] (states per row): the trace of every row as training targets."""
+        traces = self.trace()
+        states = max(len(t) for t in traces)
+        width = max(len(state) for t in traces for state in t)
+        ids = np.full((len(self), states, width), PAD, dtype=np.int64)
+        for i, trace in enumerate(traces):
+            for k, state in enumerate(trace):
+                ids[i, k, : len(state)] = state
+        return {
+            "trace_ids": torch.from_numpy(ids),
+            "trace_mask": torch.from_numpy(ids != PAD),
+            "trace_len": torch.tensor([len(t) for t in traces], dtype=torch.long),
+        }
+
+    def records(self, split: str, trace: bool = False) -> list[dict]:
         """One plain dict per row (the `th1nker data --format jsonl` objects): task, split,
         base, out_base, problem and answer in plain decimal, digits, operands, input_ids and
-        target_ids without padding."""
+        target_ids without padding; with `trace`, also `trace` (each state in plain decimal) and
+        `trace_ids` (each state's tokens)."""
         texts, e = self.describe(decimal), self.encoded
-        return [
+        records = [
             {
                 "task": TASKS[self.task[i]],
                 "split": split,
@@ -74,9 +110,16 @@ class ProblemBatch:
             }
             for i in range(len(self))
         ]
+        if trace:
+            for record, states, ids in zip(
+                records, self.describe_trace(decimal), self.trace(), strict=True
+            ):
+                record |= {"trace": states, "trace_ids": ids}
+        return records
 
-    def to_tensors(self) -> dict[str, torch.Tensor]:
-        """input_ids/target_ids [n, width] (pad-filled) with boolean masks, and per-row fields."""
+    def to_tensors(self, trace: bool = False) -> dict[str, torch.Tensor]:
+        """input_ids/target_ids [n, width] (pad-filled) with boolean masks, and per-row fields;
+        with `trace`, also the `trace_tensors`."""
         e = self.encoded
         columns = {"input": (e.input_ids, e.input_len), "target": (e.target_ids, e.target_len)}
         tensors = {}
@@ -85,7 +128,7 @@ class ProblemBatch:
             tensors[f"{name}_mask"] = torch.from_numpy(np.arange(ids.shape[1]) < lengths[:, None])
         for name in ("task", "base", "out_base", "digits", "operands"):
             tensors[name] = torch.from_numpy(np.asarray(getattr(self, name), dtype=np.int64))
-        return tensors
+        return tensors | (self.trace_tensors() if trace else {})
 
 
 def merge_rows(n: int, pieces: list[tuple[Encoded, Int[np.ndarray, " _"]]]) -> Encoded:
@@ -273,8 +316,10 @@ class ProblemStream(torch.utils.data.IterableDataset):
         seed: int = 0,
         num_batches: int | None = None,
         start: int = 0,
+        trace: bool = False,
     ):
         super().__init__()
+        self.trace = trace  # batches carry the algorithm traces (`ProblemBatch.trace_tensors`)
         if batch_size < 1 or seed < 0:
             raise ValueError(f"batch_size must be >= 1 and seed >= 0, got {batch_size}, {seed}")
         self.source = ProblemSource(scheme, split)
@@ -294,7 +339,7 @@ class ProblemStream(torch.utils.data.IterableDataset):
         if self.num_batches is not None:
             indices = range(self.start + first, self.num_batches, step)
         for index in indices:
-            yield self.batch(index).to_tensors()
+            yield self.batch(index).to_tensors(self.trace)
 
 
 def make_loader(
@@ -305,9 +350,11 @@ def make_loader(
     num_workers: int = 0,
     num_batches: int | None = None,
     start: int = 0,
+    trace: bool = False,
 ) -> torch.utils.data.DataLoader:
-    """A DataLoader over `ProblemStream` (batches are made whole by the stream)."""
-    stream = ProblemStream(scheme, split, batch_size, seed, num_batches, start)
+    """A DataLoader over `ProblemStream` (batches are made whole by the stream; with `trace`
+    they carry the algorithm traces)."""
+    stream = ProblemStream(scheme, split, batch_size, seed, num_batches, start, trace)
     return torch.utils.data.DataLoader(
         stream,
         batch_size=None,

@@ -29,7 +29,7 @@ from th1nker.tasks.generators.base import (
     output_base_suffix,
 )
 from th1nker.tasks.sampling import decimal_digits, sample_numbers
-from th1nker.tasks.vocab import EQUALS, OPERATOR_IDS, PAD, TOKEN_NAMES
+from th1nker.tasks.vocab import EOS, EQUALS, OPERATOR_IDS, PAD, TOKEN_NAMES
 
 _PLUS, _MINUS, _MUL, _DIV, _MOD, _POW = (OPERATOR_IDS[op] for op in "+-*/%^")
 
@@ -64,6 +64,42 @@ class ArithmeticProblems(Problems):
         inputs = concat_segments(segments)
         return Encoded(*inputs, *number_target(self.result, out_base))
 
+    def states(self, row: int, base: int) -> list[tuple[list[int], list[int]]]:
+        """The trace of one row in `base` (values, operator ids per state): long multiplication
+        for a product of two numbers, reductions in precedence order otherwise."""
+        n = int(self.n_operands[row])
+        values = [int(v) for v in self.operands[row, :n]]
+        ops = [int(op) for op in self.ops[row, : n - 1]]
+        if ops == [_MUL]:
+            return [([v], []) for v in long_multiplication_states(*values, base)]
+        return reduction_states(values, ops)
+
+    def trace(self, out_base):
+        states = [self.states(i, int(out_base[i])) for i in range(len(self))]
+        # every number of every state encoded in one call, then laid out state by state
+        values = [v for row in states for state_values, _ in row for v in state_values]
+        bases = [int(out_base[i]) for i, row in enumerate(states) for vs, _ in row for _ in vs]
+        digits, lengths = encode_ints(np.array(values, dtype=object), np.array(bases))
+        numbers = iter(digits[k, : lengths[k]].tolist() for k in range(len(values)))
+        traces = []
+        for row in states:
+            traces.append([])
+            for state_values, ops in row:
+                tokens = next(numbers)
+                for op, _ in zip(ops, state_values[1:], strict=True):
+                    tokens += [op, *next(numbers)]
+                traces[-1].append([*tokens, EOS])
+        return traces
+
+    def describe_trace(self, fmt, out_base):
+        return [
+            [
+                _expression_text(values, ops, fmt, int(out_base[i]))
+                for values, ops in self.states(i, int(out_base[i]))
+            ]
+            for i in range(len(self))
+        ]
+
     def describe(self, fmt: Formatter, base, out_base):
         texts = []
         for i in range(len(self)):
@@ -75,6 +111,53 @@ class ArithmeticProblems(Problems):
                 ]
             texts.append(("".join(parts), fmt(int(self.result[i]), int(out_base[i]))))
         return texts
+
+
+def _apply(op: int, a: int, b: int) -> int:
+    if op == _PLUS:
+        return a + b
+    if op == _MINUS:
+        return a - b
+    if op == _MUL:
+        return a * b
+    if op == _DIV:
+        return a // b
+    if op == _MOD:
+        return a % b
+    return a**b
+
+
+_LEVELS = ((_POW,), (_MUL, _DIV, _MOD), (_PLUS, _MINUS))  # reduced in this order
+
+
+def reduction_states(values: list[int], ops: list[int]) -> list[tuple[list[int], list[int]]]:
+    """The expression after each reduction, in precedence order: `^`, then `* / %` left to
+    right, then `+ -` left to right (3+4*5-2 -> 3+20-2 -> 23-2 -> 21). A product of exactly two
+    numbers is long multiplication instead: see `long_multiplication_states`. States are (values,
+    operator ids); the last one is the value alone."""
+    values, ops = list(values), list(ops)
+    states = []
+    for level in _LEVELS:
+        k = 0
+        while k < len(ops):
+            if ops[k] not in level:
+                k += 1
+                continue
+            values[k : k + 2] = [_apply(ops[k], values[k], values[k + 1])]
+            del ops[k]
+            states.append((list(values), list(ops)))
+    return states or [(values, ops)]
+
+
+def long_multiplication_states(a: int, b: int, base: int) -> list[int]:
+    """Long multiplication of a by b in `base`: the running sum after each digit of b, least
+    significant first (47*12 in base 10 -> 94, 564); the last is a*b."""
+    states, place = [], 1
+    while True:
+        place *= base
+        states.append(a * (b % place))
+        if b < place:
+            return states
 
 
 def _draw_operators(rng, n: int, slots: int, operations: str) -> Int[np.ndarray, "n joins"]:
@@ -178,3 +261,10 @@ def sample_arithmetic(
         rows = np.flatnonzero(anchors[:, k - 1] >= 0)
         operands[rows, anchors[rows, k - 1]] *= factors[rows, k]
     return ArithmeticProblems(operands, ops, n_operands, evaluate(operands, ops, n_operands))
+
+
+def _expression_text(values: list[int], ops: list[int], fmt: Formatter, base: int) -> str:
+    parts = [fmt(values[0], base)]
+    for op, value in zip(ops, values[1:], strict=True):
+        parts += [TOKEN_NAMES[op], fmt(value, base)]
+    return "".join(parts)

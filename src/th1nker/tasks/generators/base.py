@@ -80,6 +80,17 @@ class Problems(abc.ABC):
         """The output base per row; the scheme's choice unless the task decides it."""
         return out_base
 
+    def trace(self, out_base: Int[np.ndarray, " n"]) -> list[list[list[int]]]:
+        """Per row, the states an exact algorithm passes through, as tokens in `out_base`, each
+        ending with `eos`; the last state is the answer (the target). Default: the answer alone
+        (a generator without an algorithm trace)."""
+        encoded = self.encode(out_base, out_base)
+        return [[encoded.target_ids[i, : encoded.target_len[i]].tolist()] for i in range(len(self))]
+
+    def describe_trace(self, fmt: Formatter, out_base: Int[np.ndarray, " n"]) -> list[list[str]]:
+        """Per row, the text of each state of `trace` (numbers written by `fmt(value, base)`)."""
+        return [[answer] for _, answer in self.describe(fmt, out_base, out_base)]
+
 
 def decimal(value: int, base: int) -> str:
     """The `Formatter` for plain decimal text."""

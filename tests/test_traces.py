@@ -1,0 +1,121 @@
+"""Algorithm traces in the task language: every state of many random problems equals an
+independent step-by-step evaluation (tests/reference.py, on the decoded input tokens), the last
+state is the answer, and trace lengths follow the stated rules."""
+
+import json
+
+import pytest
+import torch
+from helpers import scheme
+from reference import long_multiplication, read_expression, read_state, reduction_states
+from typer.testing import CliRunner
+
+from th1nker.cli import app
+from th1nker.tasks.stream import ProblemStream
+from th1nker.tasks.vocab import PAD
+
+N = 10_000
+
+
+def traced(generators: list[dict], bases=(10,), n=N, seed=0):
+    """(records with their traces, the batch's trace tensors) of `n` train problems."""
+    stream = ProblemStream(
+        scheme(generators=generators, bases={"values": list(bases)}, max_length=512),
+        "train", batch_size=n, seed=seed,
+    )  # fmt: skip
+    batch = stream.batch(0)
+    return batch.records("train", trace=True), batch.trace_tensors()
+
+
+def expected_states(record: dict) -> list[str]:
+    expression, base, out_base = read_expression(record["input_ids"])
+    operands = expression.split("*")
+    if len(operands) == 2 and all(o.isdigit() for o in operands):  # a product of two numbers
+        return [str(s) for s in long_multiplication(int(operands[0]), int(operands[1]), out_base)]
+    return reduction_states(expression)
+
+
+@pytest.mark.parametrize(
+    ("generators", "bases"),
+    [
+        ([{"type": "arithmetic", "operations": "+-*", "operands": [2, 6], "digits": [1, 3]}],
+         (10,)),
+        ([{"type": "arithmetic", "operations": "*", "digits": [1, 6]}], (2, 10, 16, 256)),
+        ([{"type": "arithmetic", "operations": "+-*/%^", "operands": [1, 5], "digits": [1, 4]}],
+         (3, 10, 36)),
+        ([{"type": "arithmetic", "operations": "+-", "digits": [1, 12]}], (10,)),
+    ],
+    ids=["expressions", "multiplication", "all-operators", "add-sub"],
+)  # fmt: skip
+def test_every_state_equals_a_step_by_step_evaluation(generators, bases):
+    records, tensors = traced(generators, bases)
+    for i, record in enumerate(records):
+        out_base = read_expression(record["input_ids"])[2]
+        states = [read_state(ids, out_base) for ids in record["trace_ids"]]
+        assert states == expected_states(record), record["problem"]
+        assert record["trace"] == states  # the printed trace says the same
+        assert record["trace_ids"][-1] == record["target_ids"]  # the last state is the answer
+        n_ops = sum(c in "+-*/%^" for c in record["problem"])
+        if record["problem"].count("*") == 1 and n_ops == 1:
+            b = int(record["problem"].split("*")[1])
+            assert len(states) == len(long_multiplication(1, b, out_base))  # digits of b
+        else:
+            assert len(states) == max(1, n_ops)  # one operator reduced per state
+        assert int(tensors["trace_len"][i]) == len(states)
+
+
+def test_long_multiplication_has_a_state_per_digit_of_the_multiplier():
+    records, _ = traced([{"type": "arithmetic", "operations": "*", "digits": [1, 6]}], n=200)
+    by_digits = {len(r["problem"].split("*")[1]): len(r["trace"]) for r in records}
+    assert by_digits == {d: d for d in by_digits}  # base 10: one state per digit of b
+    assert reduction_states("47*12") == ["564"] and long_multiplication(47, 12, 10) == [94, 564]
+
+
+def test_edge_cases_of_the_reference_rules():
+    assert reduction_states("3+4*5-2") == ["3+20-2", "23-2", "21"]
+    assert reduction_states("2-5-4") == ["-3-4", "-7"]
+    assert reduction_states("2^3*4-1") == ["8*4-1", "32-1", "31"]
+    assert reduction_states("7") == ["7"]
+    assert long_multiplication(5, 0, 10) == [0]
+    assert long_multiplication(3, 255, 256) == [765]
+
+
+@pytest.mark.parametrize(
+    "generator",
+    [{"type": "factorize", "max_number": 10_000}, {"type": "base_convert"}, {"type": "copy"},
+     {"type": "recall"}],
+)  # fmt: skip
+def test_generators_without_an_algorithm_trace_have_the_answer_as_their_one_state(generator):
+    bases = (10,) if generator["type"] in ("factorize", "base_convert") else (256,)
+    records, tensors = traced([generator], bases, n=300)
+    for record in records:
+        assert record["trace_ids"] == [record["target_ids"]]
+        assert record["trace"] == [record["answer"]]
+    assert tensors["trace_len"].eq(1).all()
+
+
+def test_trace_tensors_pad_states_and_mark_them():
+    generators = [{"type": "arithmetic", "operations": "+-*", "operands": [2, 4], "digits": [1, 3]}]
+    records, tensors = traced(generators, n=64)
+    ids, mask, lengths = tensors["trace_ids"], tensors["trace_mask"], tensors["trace_len"]
+    assert ids.shape[:2] == (64, int(lengths.max())) and mask.shape == ids.shape
+    for i, record in enumerate(records):
+        for k in range(ids.shape[1]):
+            row = ids[i, k][mask[i, k]].tolist()
+            assert row == (record["trace_ids"][k] if k < len(record["trace_ids"]) else [])
+    assert ((ids == PAD) == ~mask).all()
+    batch = ProblemStream(scheme(generators=generators), "train", 8, 0).batch(0)
+    assert {"trace_ids", "trace_mask", "trace_len"} <= batch.to_tensors(trace=True).keys()
+    assert "trace_ids" not in batch.to_tensors()
+    assert torch.equal(batch.to_tensors(trace=True)["input_ids"], batch.to_tensors()["input_ids"])
+
+
+def test_data_prints_traces_for_people_and_tools():
+    runner = CliRunner()
+    args = ["data", "generators.0.operations='*'", "generators.0.digits=[3,3]", "--n", "3"]
+    result = runner.invoke(app, [*args, "--trace"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("trace: ") == 3 and result.stdout.count(" -> ") == 6
+    result = runner.invoke(app, [*args, "--trace", "--format", "jsonl"])
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert all(len(r["trace"]) == 3 and r["trace"][-1] == r["answer"] for r in rows)
