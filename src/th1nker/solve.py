@@ -76,7 +76,7 @@ def solve(model: Family, problems: list[str], base: int = 10, trace: bool = Fals
     for problem, refusal in zip(problems, input_refusals(model.config, encoded), strict=True):
         if refusal is not None:
             raise NotationError(f"{shown(problem)}: {refusal}")
-    batch = encoded.to_tensors()
+    batch = encoded.to_tensors(trace=model.needs_trace)
     expected = [answer for _, answer in encoded.describe(decimal)]
     device = model.device
     budget = model.steps_for(batch)

@@ -47,6 +47,12 @@ class ModelConfig(FamilyConfig):
         0.0, ge=0, description="extra steps per decimal digit of the problem (harder: more)"
     )
     max_thinking_steps: int = Field(16, ge=1, description="upper bound on thinking steps")
+    steps_from: Literal["digits", "trace"] = Field(
+        "digits",
+        description="a problem's step budget: steps + steps_per_digit x digits, or the length "
+        "of its algorithm trace + spare_steps (docs/task-language.md#traces)",
+    )
+    spare_steps: int = Field(0, ge=0, description="steps_from trace: steps after the trace")
     mem_cache_size: int = Field(
         96,
         ge=0,

@@ -91,6 +91,12 @@ class Family(nn.Module, metaclass=abc.ABCMeta):
         """The thinking-step budget of every problem (default: one step)."""
         return torch.ones_like(batch["digits"])
 
+    @property
+    def needs_trace(self) -> bool:
+        """Whether `steps_for` reads the batch's algorithm traces (`trace_len`), so that every
+        batch given to this model must carry them (`ProblemBatch.to_tensors(trace=True)`)."""
+        return False
+
     @abc.abstractmethod
     def loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, LossStats, Carry]:
         """The loss of one optimiser step on `batch` (tensors on the model's device)."""

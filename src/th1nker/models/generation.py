@@ -25,11 +25,11 @@ class Generated:
 
 def row_exact_match(
     logits: Float[Tensor, "*steps batch answer vocab"],
-    target_ids: Int[Tensor, "batch answer"],
-    target_mask: Bool[Tensor, "batch answer"],
+    target_ids: Int[Tensor, "*target_steps batch answer"],
+    target_mask: Bool[Tensor, "*target_steps batch answer"],
 ) -> Bool[Tensor, "*steps batch"]:
     """Whether every answer token (eos included) is the argmax, per row (and per step when the
-    logits have a leading steps dimension)."""
+    logits have a leading steps dimension; the targets may be one per step, or shared)."""
     return ((logits.argmax(-1) == target_ids) | ~target_mask).all(dim=-1)
 
 

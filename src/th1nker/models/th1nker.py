@@ -32,6 +32,7 @@ from th1nker.models.decoders import DECODERS
 from th1nker.models.family import Batch, Carry, Family, LossStats, register_family
 from th1nker.models.generation import Generated, Stopping, pad_after_eos, row_exact_match
 from th1nker.models.positions import number_digits, ordinal, significance
+from th1nker.models.supervision import StepTargets, step_targets
 from th1nker.tasks.vocab import EOS, PAD, START_DECODE
 
 
@@ -85,19 +86,28 @@ class Th1nker(Family):
     # --- the family contract (models/family.py) ---------------------------------------------
 
     def steps_for(self, batch: Batch) -> Int[Tensor, " batch"]:
-        """`ModelConfig.steps_for` of each problem's digits."""
-        return self.config.steps_for(batch["digits"])
+        """`ModelConfig.steps_for` of each problem's digits, or (`steps_from: trace`) its trace
+        length + `spare_steps`; at most `max_thinking_steps`."""
+        c = self.config
+        if c.steps_from == "digits":
+            return c.steps_for(batch["digits"])
+        return (batch["trace_len"] + c.spare_steps).clamp(max=c.max_thinking_steps)
+
+    @property
+    def needs_trace(self) -> bool:
+        return self.config.steps_from == "trace"
 
     def loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, LossStats, Carry]:
         """Deep supervision (every step's answer), plus the halting loss with `halting`; the
         accuracy counts each row at its own last step. No carry between batches."""
         steps = self.steps_for(batch)
-        targets, mask = batch["target_ids"], batch["target_mask"]
-        output = self(batch["input_ids"], batch["input_mask"], targets, steps)
-        loss, per_step = deep_supervision_loss(output, targets, mask)
+        targets = step_targets(batch, steps)
+        output = self(batch["input_ids"], batch["input_mask"], targets.ids, steps)
+        loss, per_step = deep_supervision_loss(output, targets.ids, targets.mask)
         if self.config.halting:
-            loss = loss + self.config.halt_weight * halting_loss(output, targets, mask)
-        correct = exact_match(output, targets, mask, steps)
+            loss = loss + self.config.halt_weight * halting_loss(output, targets)
+        correct = exact_match(output, *targets.last(steps), steps)
+        mask = batch["target_mask"]
         stats = LossStats(
             per_step=per_step.tolist(),
             correct=int(correct.sum()),
@@ -230,22 +240,24 @@ class Th1nker(Family):
         self,
         input_ids: Int[Tensor, "batch seq"],
         input_mask: Bool[Tensor, "batch seq"],
-        target_ids: Int[Tensor, "batch answer"],
+        target_ids: Int[Tensor, "*steps batch answer"],
         steps: Int[Tensor, " batch"],
     ) -> ThinkOutput:
-        """Teacher-forced logits after every thinking step (deep supervision)."""
-        slots = self.config.answer_slots
-        if self.config.decoder == "parallel" and target_ids.shape[1] > slots:
-            raise ValueError(
-                f"answers of {target_ids.shape[1]} tokens do not fit model.answer_slots {slots}"
-            )
-        query_ids = self.decoder.query_ids(target_ids)
+        """Teacher-forced logits after every thinking step (deep supervision). `target_ids`:
+        the answer of every step [batch, answer], or each step's own [steps, batch, answer]
+        (trace supervision, `models/supervision.py`)."""
+        slots, width = self.config.answer_slots, target_ids.shape[-1]
+        if self.config.decoder == "parallel" and width > slots:
+            raise ValueError(f"answers of {width} tokens do not fit model.answer_slots {slots}")
+        per_step = target_ids.dim() == 3
+        query_ids = None if per_step else self.decoder.query_ids(target_ids)
         logits, halts = [], []
-        for latents, offset in self.think(input_ids, input_mask, steps):
-            logits.append(self.write_out(latents, query_ids, offset))
+        for k, (latents, offset) in enumerate(self.think(input_ids, input_mask, steps)):
+            queries = self.decoder.query_ids(target_ids[k]) if per_step else query_ids
+            logits.append(self.write_out(latents, queries, offset))
             if self.config.halting:
                 halts.append(self.halt_logit(latents))
-        stacked = torch.stack(logits)[:, :, : target_ids.shape[1]]
+        stacked = torch.stack(logits)[:, :, :width]
         active = torch.arange(len(logits), device=steps.device)[:, None] < steps[None, :]
         return ThinkOutput(stacked, active, torch.stack(halts) if halts else None)
 
@@ -304,32 +316,32 @@ class Th1nker(Family):
 
 def deep_supervision_loss(
     output: ThinkOutput,
-    target_ids: Int[Tensor, "batch answer"],
-    target_mask: Bool[Tensor, "batch answer"],
+    target_ids: Int[Tensor, "*steps batch answer"],
+    target_mask: Bool[Tensor, "*steps batch answer"],
 ) -> tuple[Float[Tensor, ""], Float[Tensor, " steps"]]:
     """Mean token cross-entropy of every step over its active rows; the loss is their mean.
+    The targets are every step's answer [batch, answer] or each step's own [steps, ...].
 
     Returns (loss, per-step losses). Steps beyond a row's own step count do not count for it.
     """
     logits = output.logits.float()
     steps = logits.shape[0]
+    target_ids = target_ids.expand(steps, *target_ids.shape[-2:])
+    target_mask = target_mask.expand(steps, *target_mask.shape[-2:])
     token_loss = nn.functional.cross_entropy(
-        logits.flatten(0, 2), target_ids.expand(steps, -1, -1).flatten(), reduction="none"
-    ).view(steps, *target_ids.shape)
-    weight = (target_mask[None] & output.active[:, :, None]).float()
+        logits.flatten(0, 2), target_ids.flatten(), reduction="none"
+    ).view(target_ids.shape)
+    weight = (target_mask & output.active[:, :, None]).float()
     per_step = (token_loss * weight).sum(dim=(1, 2)) / weight.sum(dim=(1, 2)).clamp(min=1)
     used = output.active.any(dim=1)
     return per_step[used].mean(), per_step
 
 
-def halting_loss(
-    output: ThinkOutput,
-    target_ids: Int[Tensor, "batch answer"],
-    target_mask: Bool[Tensor, "batch answer"],
-) -> Float[Tensor, ""]:
+def halting_loss(output: ThinkOutput, targets: StepTargets) -> Float[Tensor, ""]:
     """Binary cross-entropy of the halting logits against whether each step's (teacher-forced)
-    answer is entirely right, over the active steps: the label is the real correctness."""
-    right = row_exact_match(output.logits, target_ids, target_mask)
+    output is the answer, entirely right, over the active steps: the label is the real
+    correctness (and, under trace supervision, that the state is the algorithm's last)."""
+    right = row_exact_match(output.logits, targets.ids, targets.mask) & targets.final
     bce = nn.functional.binary_cross_entropy_with_logits(
         output.halt.float(), right.float(), reduction="none"
     )

@@ -88,7 +88,7 @@ def evaluate(
     counts: dict[str, dict[str, list[int]]] = {g: defaultdict(lambda: [0, 0, 0]) for g in GROUPS}
     correct = total = steps_sum = 0
     for index in range((examples + batch_size - 1) // batch_size):
-        batch = stream.batch(index).to_tensors()
+        batch = stream.batch(index).to_tensors(trace=model.needs_trace)
         batch = {k: v[: examples - total] for k, v in batch.items()}
         steps = model.steps_for(batch)
         if fixed_steps is not None:

@@ -66,6 +66,33 @@ class TrainConfig(_Strict):
     threads: int | None = Field(None, ge=1, description="torch CPU threads (None: torch's choice)")
     runs_dir: str = Field("runs", description="new runs go to RUNS_DIR/NAME-DATE-TIME/")
     tensorboard: bool = Field(True, description="also write metrics for TensorBoard")
+    supervision: Literal["final", "trace"] = Field(
+        "final",
+        description="what thinking step k is taught: the answer (final), or the state of the "
+        "problem's algorithm after k+1 steps (trace; the answer on its last step)",
+    )
+    trace_fade: tuple[int, int] | None = Field(
+        None,
+        description="[start, end] optimiser steps over which the share of trace-supervised "
+        "problems falls linearly from 1 to 0 (stepwise internalisation); None: all, always",
+    )
+
+    @model_validator(mode="after")
+    def _fade_in_order(self) -> TrainConfig:
+        if self.trace_fade is not None and not 0 <= self.trace_fade[0] < self.trace_fade[1]:
+            raise ValueError(
+                f"trace_fade {list(self.trace_fade)} must be [start, end], start < end"
+            )
+        if self.trace_fade is not None and self.supervision != "trace":
+            raise ValueError("trace_fade needs supervision: trace")
+        return self
+
+    def trace_share(self, step: int) -> float:
+        """The share of trace-supervised problems at optimiser step `step`."""
+        if self.trace_fade is None:
+            return 1.0
+        start, end = self.trace_fade
+        return min(1.0, max(0.0, (end - step) / (end - start)))
 
 
 class EvalConfig(_Strict):

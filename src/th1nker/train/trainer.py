@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from th1nker.config_files import ConfigError
 from th1nker.models.family import Family, LossStats, build_model
+from th1nker.models.supervision import answer_only
 from th1nker.tasks.stream import make_loader
 from th1nker.train.checkpoint import (
     CONFIG,
@@ -177,9 +178,26 @@ class Trainer:
             self.config.train.keep_checkpoints,
         )
 
+    def _supervised(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The batch as `train.supervision` teaches it: without the trace states (final), or with
+        the share `trace_share(step)` of rows keeping theirs (the others: the answer only). The
+        rows are drawn from (seed, step), so a resumed run draws the same ones."""
+        train = self.config.train
+        if "trace_ids" not in batch:
+            return batch
+        if train.supervision == "final":
+            return {k: v for k, v in batch.items() if k not in ("trace_ids", "trace_mask")}
+        share = train.trace_share(self.step)
+        if share >= 1:
+            return batch
+        rng = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.step)
+        keep = torch.rand(len(batch["trace_len"]), generator=rng) < share
+        return answer_only(batch, ~keep)
+
     def _train_step(self, batch: dict[str, torch.Tensor]) -> tuple[float, LossStats]:
         """One optimiser step: the loss value and the family's statistics (`Family.loss`). A
         loss without a graph (a family with nothing to learn by gradient) skips the update."""
+        batch = self._supervised(batch)
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         with autocast(self.device, self.config.train.precision):
             loss, stats, self.carry = self.loss_fn(batch, self.carry)
@@ -218,9 +236,10 @@ class Trainer:
     def run(self) -> dict:
         """Train to max_steps (or the time cap), checkpointing; then evaluate and report."""
         train = self.config.train
+        traced = train.supervision == "trace" or self.model.needs_trace
         loader = make_loader(
             self.config.task, "train", train.batch_size, self.config.seed, train.num_workers,
-            start=self.step,
+            start=self.step, trace=traced,
         )  # fmt: skip
         window = self.window
         window_start, timed_rows, timed_tokens = time.perf_counter(), 0, 0  # for the rates
@@ -262,6 +281,8 @@ class Trainer:
                         "tokens_per_s": timed_tokens / seconds,
                         "elapsed": self.elapsed,
                     }
+                    if train.supervision == "trace":
+                        record["trace_share"] = train.trace_share(self.step - 1)
                     self.metrics.write(record)
                     progress.update(
                         bar, completed=self.step, loss=record["loss"], acc=record["accuracy"],
