@@ -57,10 +57,14 @@ class ProblemBatch:
     def trace(self) -> list[list[list[int]]]:
         """Per row, the tokens of every state of its algorithm trace (in its output base, each
         ending with `eos`; the last is the target). See `Problems.trace`."""
-        traces: list[list[list[int]]] = [[] for _ in range(len(self))]
+        e = self.encoded
+        traces = [[e.target_ids[i, : e.target_len[i]].tolist()] for i in range(len(self))]
         for problems, rows in self.parts:
-            for row, states in zip(rows, problems.trace(self.out_base[rows]), strict=True):
-                traces[row] = states
+            states = problems.trace(self.out_base[rows])
+            if states is None:  # no algorithm trace: the answer is the one state
+                continue
+            for row, row_states in zip(rows, states, strict=True):
+                traces[row] = row_states
         return traces
 
     def describe_trace(self, fmt: Callable[[int, int], str]) -> list[list[str]]:

@@ -80,15 +80,15 @@ class Problems(abc.ABC):
         """The output base per row; the scheme's choice unless the task decides it."""
         return out_base
 
-    def trace(self, out_base: Int[np.ndarray, " n"]) -> list[list[list[int]]]:
+    def trace(self, out_base: Int[np.ndarray, " n"]) -> list[list[list[int]]] | None:
         """Per row, the states an exact algorithm passes through, as tokens in `out_base`, each
-        ending with `eos`; the last state is the answer (the target). Default: the answer alone
-        (a generator without an algorithm trace)."""
-        encoded = self.encode(out_base, out_base)
-        return [[encoded.target_ids[i, : encoded.target_len[i]].tolist()] for i in range(len(self))]
+        ending with `eos`; the last state is the answer (the target). None: this generator has
+        no algorithm trace (its answer is its one state)."""
+        return None
 
     def describe_trace(self, fmt: Formatter, out_base: Int[np.ndarray, " n"]) -> list[list[str]]:
-        """Per row, the text of each state of `trace` (numbers written by `fmt(value, base)`)."""
+        """Per row, the text of each state of `trace` (numbers written by `fmt(value, base)`);
+        without a trace, the answer."""
         return [[answer] for _, answer in self.describe(fmt, out_base, out_base)]
 
 
