@@ -79,13 +79,15 @@ def test_halting_labels_are_the_real_correctness(monkeypatch):
     monkeypatch.setattr(model, "read_out", read_out)
     monkeypatch.setattr(act.nn.functional, "binary_cross_entropy_with_logits", bce)
     carry, _, _ = act_step(model, None, b)
-    right = row_exact_match(seen["logits"], carry["target_ids"], carry["target_mask"])
+    answers = carry["step_ids"][:, 0]  # no traces: every supervision step's target is the answer
+    assert (carry["step_ids"] == answers[:, None]).all()
+    right = row_exact_match(seen["logits"], answers, answers != PAD)
     assert torch.equal(seen["label"], right.float())
     # a row whose argmax equals its answer counts as right, one wrong token makes it wrong
-    targets = carry["target_ids"][:2]
+    targets = answers[:2]
     perfect = torch.nn.functional.one_hot(targets, model.config.vocab).float()
     perfect[1, 0] = perfect[1, 0].roll(1)
-    assert row_exact_match(perfect, targets, carry["target_mask"][:2]).tolist() == [True, False]
+    assert row_exact_match(perfect, targets, targets != PAD).tolist() == [True, False]
 
 
 def test_halted_rows_leave_the_batch_and_new_problems_take_their_place():
@@ -215,3 +217,24 @@ def test_a_tiny_trm_overfits_a_fixed_batch():
     width = b["target_ids"].shape[1]
     got = out.answers[0, :, :width].masked_fill(~b["target_mask"], PAD)
     assert torch.equal(got, b["target_ids"])
+
+
+def test_under_trace_supervision_step_k_is_taught_trace_state_k():
+    """The carry holds each row's per-step targets; the halting label needs the final state."""
+    from helpers import scheme
+
+    from th1nker.tasks.stream import ProblemStream
+
+    model = trm(halt_exploration=0.0)
+    multiplication = scheme(
+        generators=[{"type": "arithmetic", "operations": "*", "digits": [2, 3]}]
+    )
+    problems = ProblemStream(multiplication, "train", 8, 0).batch(0)
+    batch, traces = problems.to_tensors(trace=True), problems.trace()
+    carry, _, _ = act_step(model, None, batch)
+    for i, trace in enumerate(traces):
+        for k in range(model.config.supervision_steps):
+            got = carry["step_ids"][i, k][carry["step_ids"][i, k] != PAD].tolist()
+            last = k == model.config.supervision_steps - 1
+            assert got == (trace[-1] if last else trace[min(k, len(trace) - 1)])
+            assert bool(carry["step_final"][i, k]) == (last or k >= len(trace) - 1)

@@ -10,7 +10,9 @@ and a row halts when its halting head says done (and it has used the random mini
 exploration) or when it has used `supervision_steps`. Halted rows leave the batch: at the next
 step the same rows of the fresh training batch take their places, so compute goes to the
 problems that still need it. The halting label is the real exact-match correctness of the row's
-current answer (all answer tokens right, eos included), as in TRM.
+current answer (all answer tokens right, eos included), as in TRM. Under trace supervision
+(a batch with traces) supervision step k is taught trace state k, then the answer; the halting
+label also needs the state to be the answer.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from jaxtyping import Bool
 from torch import Tensor, nn
 
 from th1nker.models.generation import row_exact_match
+from th1nker.models.supervision import step_targets
 from th1nker.tasks.vocab import PAD
 
 
@@ -31,17 +34,21 @@ def pad_columns(t: Tensor, width: int, value: int | bool, what: str) -> Tensor:
 
 
 def fresh_carry(model: nn.Module, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-    """New problems at step 0, answers padded to the slots; each row draws its minimum number
-    of steps (2..N_sup with probability `halt_exploration`, else 1)."""
+    """New problems at step 0 with the target of each of their supervision steps [batch, N_sup,
+    slots] (the answer, or under trace supervision trace state k: `models/supervision.py`); each
+    row draws its minimum number of steps (2..N_sup with probability `halt_exploration`, else 1).
+    """
     c = model.config
     carry = dict(model.start(batch["input_ids"], batch["input_mask"]))
     n, device = len(batch["input_ids"]), batch["input_ids"].device
     explore = torch.rand(n, device=device) < c.halt_exploration
     upper = max(c.supervision_steps + 1, 3)
     minimum = torch.where(explore, torch.randint(2, upper, (n,), device=device), 1)
+    targets = step_targets(batch, torch.full((n,), c.supervision_steps, device=device))
+    ids = pad_columns(targets.ids.transpose(0, 1).flatten(0, 1), c.answer_slots, PAD, "answers")
     return carry | {
-        "target_ids": pad_columns(batch["target_ids"], c.answer_slots, PAD, "answers"),
-        "target_mask": pad_columns(batch["target_mask"], c.answer_slots, False, "answers"),
+        "step_ids": ids.view(n, c.supervision_steps, c.answer_slots),
+        "step_final": targets.final.transpose(0, 1),
         "digits": batch["digits"],
         "min_steps": minimum,
         "halted": torch.zeros(n, dtype=torch.bool, device=device),
@@ -69,12 +76,15 @@ def act_step(
     carry = fresh if carry is None else refill(carry, fresh, carry["halted"])
     state = {k: carry[k] for k in ("tokens", "mask", "y", "z", "steps")}
     following, logits, halt_logit = model.supervision_step(state)
-    target_ids, target_mask = carry["target_ids"], carry["target_mask"]
+    rows = torch.arange(len(state["steps"]), device=logits.device)
+    step = state["steps"].clamp(max=c.supervision_steps - 1)  # this supervision step, 0-based
+    target_ids = carry["step_ids"][rows, step]
+    target_mask = target_ids != PAD
     token_loss = nn.functional.cross_entropy(
         logits.float().flatten(0, 1), target_ids.flatten(), reduction="none"
     )
     loss = (token_loss * target_mask.flatten()).sum() / target_mask.sum()
-    right = row_exact_match(logits, target_ids, target_mask)
+    right = row_exact_match(logits, target_ids, target_mask) & carry["step_final"][rows, step]
     if c.halting:
         loss = loss + c.halt_weight * nn.functional.binary_cross_entropy_with_logits(
             halt_logit.float(), right.float()
