@@ -6,6 +6,7 @@ import torch
 from helpers import TINY_MODEL, arithmetic_batch, run_model
 
 from th1nker.models.config import ModelConfig
+from th1nker.models.supervision import step_targets
 from th1nker.models.th1nker import Th1nker, halting_loss
 
 
@@ -40,10 +41,31 @@ def test_halting_labels_are_each_steps_real_correctness(monkeypatch):
         return torch.zeros_like(logit)
 
     monkeypatch.setattr(torch.nn.functional, "binary_cross_entropy_with_logits", bce)
-    halting_loss(out, b["target_ids"], b["target_mask"])
+    halting_loss(out, step_targets(b, torch.full((6,), 2)))
     expected = torch.ones(2, 6)
     expected[1, 0] = 0
     assert torch.equal(seen["label"], expected)
+
+
+def test_under_trace_supervision_a_right_intermediate_state_is_not_done(monkeypatch):
+    from helpers import scheme
+
+    from th1nker.tasks.stream import ProblemStream
+
+    two_digit = scheme(generators=[{"type": "arithmetic", "operations": "*", "digits": [2, 2]}])
+    b = ProblemStream(two_digit, "train", 6, 0).batch(0).to_tensors(trace=True)
+    targets = step_targets(b, torch.full((6,), 2))  # two states each: partial sum, product
+    out = run_model(model(), b, 2)
+    out.logits = torch.nn.functional.one_hot(targets.ids, out.logits.shape[-1]).float()
+    seen = {}
+
+    def bce(logit, label, reduction):
+        seen["label"] = label
+        return torch.zeros_like(logit)
+
+    monkeypatch.setattr(torch.nn.functional, "binary_cross_entropy_with_logits", bce)
+    halting_loss(out, targets)
+    assert torch.equal(seen["label"], torch.tensor([[0.0] * 6, [1.0] * 6]))
 
 
 @pytest.mark.parametrize("bias, expected", [(10.0, [1, 1, 1]), (-10.0, [2, 4, 3])])

@@ -225,7 +225,7 @@ def test_under_trace_supervision_step_k_is_taught_trace_state_k():
 
     from th1nker.tasks.stream import ProblemStream
 
-    model = trm(halt_exploration=0.0)
+    model = trm(halt_exploration=0.0, answer_slots=8)
     multiplication = scheme(
         generators=[{"type": "arithmetic", "operations": "*", "digits": [2, 3]}]
     )
