@@ -97,7 +97,7 @@ def test_trm_recursion_updates_z_then_the_latents_with_the_same_blocks(monkeypat
     m = model(recursion="trm", latent_updates=3, halting=False)
     calls = []
     original = m.process
-    monkeypatch.setattr(m, "process", lambda x, memory: calls.append(1) or original(x, memory))
+    monkeypatch.setattr(m, "process", lambda *args: calls.append(1) or original(*args))
     b = arithmetic_batch(4)
     out = run_model(m, b, 2)
     assert len(calls) == 2 * (3 + 1)  # per step: 3 updates of z, 1 of the latents

@@ -8,6 +8,8 @@ latent find an operator token wherever it sits.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from jaxtyping import Bool, Float, Int
@@ -36,6 +38,47 @@ class Rotary(nn.Module):
         return torch.cat((turned.flatten(-2), rest), dim=-1)
 
 
+class KeyValues(NamedTuple):
+    """The rotated keys and the values of a context for one attention module, in heads form
+    [batch, heads, keys, head_dim]: computed once, read by any number of queries."""
+
+    keys: Float[Tensor, "batch heads keys hd"]
+    values: Float[Tensor, "batch heads keys hd"]
+
+    @property
+    def length(self) -> int:
+        return self.keys.shape[2]
+
+    def joined(self, later: KeyValues) -> KeyValues:
+        """These keys, then `later` ones."""
+        return KeyValues(
+            torch.cat((self.keys, later.keys), 2), torch.cat((self.values, later.values), 2)
+        )
+
+    def newest(self, n: int) -> KeyValues:
+        """The last `n` keys and values."""
+        start = self.length - n
+        return KeyValues(self.keys[:, :, start:], self.values[:, :, start:])
+
+    def detach(self) -> KeyValues:
+        return KeyValues(self.keys.detach(), self.values.detach())
+
+
+class KVCache:
+    """The rotated keys and values every attention module has seen so far, for decoding one
+    token at a time without recomputing the prefix (one cache per sequence batch)."""
+
+    def __init__(self):
+        self.entries: dict[int, KeyValues] = {}
+
+    def extend(self, module: nn.Module, new: KeyValues) -> KeyValues:
+        """Append the new keys and values of `module`; return all of them."""
+        if id(module) in self.entries:
+            new = self.entries[id(module)].joined(new)
+        self.entries[id(module)] = new
+        return new
+
+
 class Attention(nn.Module):
     """Multi-head attention of `x` over `context` (self-attention when they are the same)."""
 
@@ -52,23 +95,39 @@ class Attention(nn.Module):
     def _heads(self, x: Float[Tensor, "batch seq dim"]) -> Float[Tensor, "batch heads seq hd"]:
         return x.unflatten(-1, (self.n_heads, self.head_dim)).transpose(1, 2)
 
+    def keys_values(
+        self, context: Float[Tensor, "batch keys dim"], positions: Int[Tensor, "batch keys"]
+    ) -> KeyValues:
+        """The context projected to keys (rotated by `positions`) and values."""
+        k, v = self.to_kv(context).chunk(2, dim=-1)
+        return KeyValues(self.rotary(self._heads(k), positions), self._heads(v))
+
     def forward(
         self,
         x: Float[Tensor, "batch queries dim"],
         x_positions: Int[Tensor, "batch queries"],
-        context: Float[Tensor, "batch keys dim"],
-        context_positions: Int[Tensor, "batch keys"],
-        mask: Bool[Tensor, "batch queries keys"] | Bool[Tensor, "batch 1 keys"] | None = None,
+        context: Float[Tensor, "batch keys dim"] | KeyValues,
+        context_positions: Int[Tensor, "batch keys"] | None,
+        mask: Bool[Tensor, "batch _ seen"] | None = None,
+        cache: KVCache | None = None,
     ) -> Float[Tensor, "batch queries dim"]:
-        """`mask[b, q, k]` True where query q may look at key k (None: everywhere)."""
+        """`mask[b, q, k]` True where query q may look at key k (None: everywhere). `context`
+        may come projected already (`keys_values`; its positions are then None). With a
+        `cache`, the keys and values of `context` are appended to those it holds and attention
+        reads them all: `seen` counts the cached keys first, then the new ones."""
         q = self.rotary(self._heads(self.to_q(x)), x_positions)
-        k, v = self.to_kv(context).chunk(2, dim=-1)
-        k = self.rotary(self._heads(k), context_positions)
+        kv = (
+            context
+            if isinstance(context, KeyValues)
+            else self.keys_values(context, context_positions)
+        )
+        if cache is not None:
+            kv = cache.extend(self, kv)
         attn_mask = None if mask is None else mask[:, None]
         out = F.scaled_dot_product_attention(
             q,
-            k,
-            self._heads(v),
+            kv.keys,
+            kv.values,
             attn_mask=attn_mask,
             dropout_p=self.dropout if self.training else 0,
         )
@@ -116,20 +175,33 @@ class Block(nn.Module):
         self,
         x: Float[Tensor, "batch queries dim"],
         positions: Int[Tensor, "batch queries"],
-        contexts: list[tuple[Tensor, Tensor, Tensor | None]],
-        self_mask: Bool[Tensor, "batch queries queries"] | None = None,
+        contexts: list[tuple[Tensor | KeyValues, Tensor | None, Tensor | None]],
+        self_mask: Bool[Tensor, "batch queries keys"] | None = None,
+        cache: KVCache | None = None,
     ) -> Float[Tensor, "batch queries dim"]:
-        """`contexts`: (values [batch, keys, dim], positions [batch, keys], mask or None) each.
+        """`contexts`: (values [batch, keys, dim], positions [batch, keys], mask or None) each,
+        or (`context_keys(i, ...)`, None, mask) for a context projected once and read often.
+        `cache`: the self-attention also reads the keys of earlier calls (`KVCache`).
 
         A context with no keys is skipped (an empty memory adds nothing).
         """
         if self.self_attention is not None:
             h = self.self_norm(x)
-            x = x + self.self_attention(h, positions, h, positions, self_mask)
+            x = x + self.self_attention(h, positions, h, positions, self_mask, cache)
         for attend, norm, context_norm, (values, value_positions, mask) in zip(
             self.cross, self.cross_norms, self.context_norms, contexts, strict=True
         ):
-            if values.shape[1]:
-                keys = context_norm(values)
-                x = x + attend(norm(x), positions, keys, value_positions, mask)
+            if not isinstance(values, KeyValues):
+                values = attend.keys_values(context_norm(values), value_positions)
+            if values.length:
+                x = x + attend(norm(x), positions, values, None, mask)
         return x + self.mlp(self.mlp_norm(x))
+
+    def context_keys(
+        self,
+        index: int,
+        values: Float[Tensor, "batch keys dim"],
+        positions: Int[Tensor, "batch keys"],
+    ) -> KeyValues:
+        """Context `index` (normalised and projected) as its cross-attention reads it."""
+        return self.cross[index].keys_values(self.context_norms[index](values), positions)

@@ -1,4 +1,5 @@
-"""The configurations of the Th1nker and the TRM: validated objects, documented field by field."""
+"""The configurations of the Th1nker, the TRM and the decoder baseline: validated objects,
+documented field by field."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from th1nker.tasks.scheme import TaskScheme
 from th1nker.tasks.vocab import VOCAB_SIZE
 
 
-def _input_refusal(config: ModelConfig | TRMConfig, tokens: int) -> str | None:
+def input_size_refusal(config: ModelConfig | TRMConfig | DecoderConfig, tokens: int) -> str | None:
     if tokens <= config.input_cache_size:
         return None
     return (
@@ -25,7 +26,7 @@ def _input_refusal(config: ModelConfig | TRMConfig, tokens: int) -> str | None:
     )
 
 
-def _fits_input(config: ModelConfig | TRMConfig, task: TaskScheme) -> None:
+def check_input_fits(config: ModelConfig | TRMConfig | DecoderConfig, task: TaskScheme) -> None:
     if config.input_cache_size < task.max_length:
         raise ValueError(
             f"model.input_cache_size {config.input_cache_size} is smaller than "
@@ -138,10 +139,10 @@ class ModelConfig(FamilyConfig):
         )
 
     def check_task(self, task: TaskScheme) -> None:
-        _fits_input(self, task)
+        check_input_fits(self, task)
 
     def input_refusal(self, tokens: int) -> str | None:
-        return _input_refusal(self, tokens)
+        return input_size_refusal(self, tokens)
 
 
 class TRMConfig(FamilyConfig):
@@ -188,11 +189,73 @@ class TRMConfig(FamilyConfig):
         )
 
     def check_task(self, task: TaskScheme) -> None:
-        _fits_input(self, task)
+        check_input_fits(self, task)
 
     def input_refusal(self, tokens: int) -> str | None:
-        return _input_refusal(self, tokens)
+        return input_size_refusal(self, tokens)
 
     def steps_for(self, digits: Int[Tensor, " batch"]) -> Int[Tensor, " batch"]:
         """The step budget of every problem: N_sup (halting decides how many are used)."""
         return torch.full_like(digits, self.supervision_steps)
+
+
+class DecoderConfig(FamilyConfig):
+    """The decoder-only transformer baseline (models/decoder_only.py, docs/baselines.md)."""
+
+    kind: Literal["decoder"] = Field(description="which model family: decoder")
+    dim: int = Field(64, ge=8, description="width of token vectors")
+    n_layers: int = Field(6, ge=1, description="causal transformer blocks")
+    n_heads: int = Field(4, ge=1, description="attention heads (dim must divide evenly)")
+    mlp_ratio: int = Field(2, ge=1, description="feed-forward hidden width = mlp_ratio * dim")
+    vocab: int = Field(VOCAB_SIZE, description="token vocabulary size (the task language's)")
+    rotary_fraction: float = Field(
+        0.5, ge=0, le=1, description="share of head features rotated by the token's index"
+    )
+    max_significance: int = Field(
+        40, ge=1, description="Abacus embeddings of digit significance -this..this (clamped)"
+    )
+    position_offset: int = Field(
+        8, ge=0, description="training shifts every digit significance by a random 0..this"
+    )
+    dropout: float = Field(0.0, ge=0, lt=1, description="in attention and MLPs")
+    scratchpad: bool = Field(
+        False,
+        description="write the algorithm's trace before the answer (state = state = ... = "
+        "answer eos; train with supervision: trace); false: the answer alone",
+    )
+    max_scratchpad: int = Field(
+        256, ge=2, description="scratchpad: most tokens written before giving up on an answer"
+    )
+    input_cache_size: int = Field(
+        128, ge=1, description="most input tokens a problem may have (task.max_length fits it)"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DecoderConfig:
+        if self.dim % self.n_heads:
+            raise ValueError(f"dim {self.dim} must be divisible by n_heads {self.n_heads}")
+        if self.vocab < VOCAB_SIZE:
+            raise ValueError(f"vocab {self.vocab} is smaller than the task language's {VOCAB_SIZE}")
+        return self
+
+    def describe(self) -> str:
+        writes = "scratchpad then answer" if self.scratchpad else "answer alone"
+        return f"decoder, dim {self.dim}, {self.n_layers} layers, Abacus positions, {writes}"
+
+    def check_task(self, task: TaskScheme) -> None:
+        check_input_fits(self, task)
+
+    def check_supervision(self, supervision: str, fading: bool) -> None:
+        if self.scratchpad and (supervision != "trace" or fading):
+            raise ValueError(
+                "model.scratchpad needs train.supervision: trace and no train.trace_fade "
+                "(the scratchpad is the trace)"
+            )
+        if not self.scratchpad and supervision == "trace":
+            raise ValueError(
+                "the decoder without model.scratchpad learns the answer alone: use "
+                "train.supervision: final, or model.scratchpad: true to write the trace"
+            )
+
+    def input_refusal(self, tokens: int) -> str | None:
+        return input_size_refusal(self, tokens)

@@ -55,6 +55,10 @@ class FamilyConfig(BaseModel):
         """Why this model cannot read a problem of `tokens` input tokens (None: it can)."""
         return None
 
+    def check_supervision(self, supervision: str, fading: bool) -> None:
+        """Raise ValueError if this model cannot be trained with `train.supervision` (`final`
+        or `trace`), with a `train.trace_fade` schedule if `fading`."""
+
 
 @dataclasses.dataclass
 class LossStats:

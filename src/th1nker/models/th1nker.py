@@ -24,9 +24,9 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 
-from th1nker.memory.latent import MemoryState
+from th1nker.memory.latent import LatentMemory, MemoryState
 from th1nker.memory.stepped import thinking_memory
-from th1nker.models.attention import Block
+from th1nker.models.attention import Block, KeyValues
 from th1nker.models.config import ModelConfig
 from th1nker.models.decoders import DECODERS
 from th1nker.models.family import Batch, Carry, Family, LossStats, register_family
@@ -37,7 +37,8 @@ from th1nker.tasks.vocab import EOS, PAD, START_DECODE
 
 
 class InputCache(TypedDict):
-    """The embedded problem, computed once and read at every step.
+    """The embedded problem, computed once and read at every step: its token vectors, their
+    positions, and the reader's keys and values of them.
 
     `offset` is the row's random shift of all significance positions (0 at inference).
     """
@@ -46,6 +47,7 @@ class InputCache(TypedDict):
     positions: Int[Tensor, "batch seq"]
     mask: Bool[Tensor, "batch 1 seq"]
     offset: Int[Tensor, " batch"]
+    keys: KeyValues
 
 
 @dataclasses.dataclass
@@ -143,7 +145,11 @@ class Th1nker(Family):
             positions = torch.arange(input_ids.shape[1], device=input_ids.device)
             positions = positions.expand_as(input_ids)
         return InputCache(
-            values=values, positions=positions, mask=input_mask[:, None, :], offset=offset
+            values=values,
+            positions=positions,
+            mask=input_mask[:, None, :],
+            offset=offset,
+            keys=self.reader.context_keys(0, values, positions),
         )
 
     def latent_positions(self, batch: int, device: torch.device) -> Int[Tensor, "batch latents"]:
@@ -167,8 +173,7 @@ class Th1nker(Family):
     ) -> tuple[Float[Tensor, "batch latents dim"], MemoryState]:
         """Latents cross-attend to the input tokens; then (optionally) join the memory."""
         positions = self.latent_positions(latents.shape[0], latents.device)
-        context = (inputs["values"], inputs["positions"], inputs["mask"])
-        latents = self.reader(latents, positions, [context])
+        latents = self.reader(latents, positions, [(inputs["keys"], None, inputs["mask"])])
         if latent_to_memory:
             memory = self.memory.append(memory, latents, positions)
         return latents, memory
@@ -177,13 +182,38 @@ class Th1nker(Family):
         """The memory as an attention context (values, positions, no mask)."""
         return memory["values"], memory["positions"], None
 
+    def memory_keys(
+        self,
+        memory: MemoryState,
+        earlier: list[KeyValues] | None = None,
+        appended: Float[Tensor, "batch latents dim"] | None = None,
+    ) -> list[KeyValues]:
+        """The keys and values each thinker block reads from the memory. The latent FIFO only
+        appends and evicts, and a vector's keys depend on it alone, so given the `earlier`
+        ones and the latents just `appended`, only those are projected; any other memory (or
+        none earlier) is projected whole."""
+        if earlier is None or appended is None or not isinstance(self.memory, LatentMemory):
+            values, positions, _ = self.memory_lookup(memory)
+            return [block.context_keys(0, values, positions) for block in self.thinker]
+        positions = self.latent_positions(appended.shape[0], appended.device)
+        held = memory["values"].shape[1]
+        return [
+            kv.joined(block.context_keys(0, appended, positions)).newest(held)
+            for kv, block in zip(earlier, self.thinker, strict=True)
+        ]
+
     def process(
-        self, latents: Float[Tensor, "batch latents dim"], memory: MemoryState
+        self,
+        latents: Float[Tensor, "batch latents dim"],
+        memory: MemoryState,
+        memory_keys: list[KeyValues] | None = None,
     ) -> Float[Tensor, "batch latents dim"]:
-        """n_layers blocks of latent self-attention, memory lookup and MLP."""
+        """n_layers blocks of latent self-attention, memory lookup and MLP (`memory_keys`: the
+        memory already projected for every block, else projected here)."""
         positions = self.latent_positions(latents.shape[0], latents.device)
-        for block in self.thinker:
-            latents = block(latents, positions, [self.memory_lookup(memory)])
+        memory_keys = self.memory_keys(memory) if memory_keys is None else memory_keys
+        for block, keys in zip(self.thinker, memory_keys, strict=True):
+            latents = block(latents, positions, [(keys, None, None)])
         return latents
 
     def write_out(
@@ -203,14 +233,16 @@ class Th1nker(Family):
         latents: Float[Tensor, "batch latents dim"],
         z: Float[Tensor, "batch latents dim"],
         memory: MemoryState,
+        memory_keys: list[KeyValues] | None = None,
     ) -> tuple[Float[Tensor, "batch latents dim"], Float[Tensor, "batch latents dim"]]:
         """`process` as TRM's latent recursion (`recursion: trm`): the latents are the answer
         state y (they have just read the input, so they carry x) and z a second latent set,
         kept from step to step: `latent_updates` times z <- process(z + y), then
         y <- process(y + z). The same blocks do both updates."""
+        memory_keys = self.memory_keys(memory) if memory_keys is None else memory_keys
         for _ in range(self.config.latent_updates):
-            z = self.process(z + latents, memory)
-        return self.process(latents + z, memory), z
+            z = self.process(z + latents, memory, memory_keys)
+        return self.process(latents + z, memory, memory_keys), z
 
     # --- the thinking loop ---------------------------------------------------------------------
 
@@ -225,16 +257,19 @@ class Th1nker(Family):
         latents = self.init_latent(input_ids.shape[0])
         memory = self.init_kv_cache(latents)
         z = torch.zeros_like(latents) if self.config.recursion == "trm" else None
+        keys = None
         for _ in range(int(steps.max())):
             latents, memory = self.read_input(latents, inputs, memory)
+            keys = self.memory_keys(memory, keys, latents)
             if z is None:
-                latents = self.process(latents, memory)
+                latents = self.process(latents, memory, keys)
             else:
-                latents, z = self.recurse(latents, z, memory)
+                latents, z = self.recurse(latents, z, memory, keys)
             yield latents, inputs["offset"]
             if self.config.truncate_gradients:
                 latents, memory = latents.detach(), self.memory.detach_state(memory)
                 z = None if z is None else z.detach()
+                keys = [kv.detach() for kv in keys]
 
     def forward(
         self,

@@ -160,6 +160,7 @@ class ExperimentConfig(_Strict):
     @model_validator(mode="after")
     def _fits(self) -> ExperimentConfig:
         self.model.check_task(self.task)
+        self.model.check_supervision(self.train.supervision, self.train.trace_fade is not None)
         return self
 
     def to_yaml(self) -> str:

@@ -1,0 +1,133 @@
+"""The decoder-only baseline: its scratchpad is the trace, only its answer is checked, cached
+greedy decoding equals decoding from scratch, and it learns a fixed batch in both variants."""
+
+import pytest
+import torch
+from helpers import scheme
+
+from th1nker.config_files import ConfigError
+from th1nker.models.config import DecoderConfig
+from th1nker.models.decoder_only import (
+    DecoderOnly,
+    answer_after_scratchpad,
+    index_positions,
+    left_padded,
+    scratchpad_of,
+    self_mask,
+)
+from th1nker.tasks.checking import check_batch
+from th1nker.tasks.stream import ProblemStream
+from th1nker.tasks.vocab import EOS, EQUALS, PAD
+from th1nker.train.experiment import load_experiment
+
+EXPRESSIONS = [{"type": "arithmetic", "operands": [2, 4], "digits": [1, 2]}]
+MULTIPLICATION = [{"type": "arithmetic", "operations": "*", "digits": [1, 3]}]
+TINY = {"kind": "decoder", "dim": 32, "n_layers": 2, "n_heads": 2}
+
+
+def traced(generators, n=64, seed=0):
+    problems = ProblemStream(scheme(generators=generators), "train", n, seed).batch(0)
+    return problems, problems.to_tensors(trace=True)
+
+
+@pytest.mark.parametrize("generators", [MULTIPLICATION, EXPRESSIONS])
+def test_the_scratchpad_is_every_state_joined_by_equals_and_its_answer_is_read_back(generators):
+    problems, batch = traced(generators, n=500)
+    pads = scratchpad_of(batch)
+    width = batch["target_ids"].shape[1]
+    for i, trace in enumerate(problems.trace()):
+        expected = [t for state in trace[:-1] for t in state[:-1] + [EQUALS]] + trace[-1]
+        assert pads[i][pads[i] != PAD].tolist() == expected
+    answers, states = answer_after_scratchpad(pads, width + 2)
+    assert all(v.correct for v in check_batch(batch, answers))
+    assert states.tolist() == batch["trace_len"].tolist()
+
+
+def test_an_answer_is_what_follows_the_last_equals_before_eos():
+    seven, three = 7, 3
+    written = torch.tensor(
+        [
+            [seven, EQUALS, three, EOS, EQUALS, seven],  # after eos: ignored
+            [three, EOS, PAD, PAD, PAD, PAD],  # no scratchpad
+            [seven, EQUALS, three, three, three, three],  # no eos: never right
+        ]
+    )
+    answers, states = answer_after_scratchpad(written, 3)
+    assert answers.tolist() == [[three, EOS, PAD], [three, EOS, PAD], [three, three, three]]
+    assert states.tolist() == [2, 1, 2]
+
+
+def test_left_padding_keeps_each_row_in_order_and_pads_see_only_themselves():
+    ids = torch.tensor([[5, 6, 7], [8, PAD, PAD]])
+    moved, valid = left_padded(ids, ids != PAD)
+    assert moved.tolist() == [[5, 6, 7], [PAD, PAD, 8]]
+    assert index_positions(valid).tolist() == [[0, 1, 2], [0, 0, 0]]
+    mask = self_mask(valid)
+    assert mask[1].tolist() == [[True, False, False], [False, True, False], [False, False, True]]
+    assert mask[0].tolist() == [[True, False, False], [True, True, False], [True, True, True]]
+
+
+@pytest.mark.parametrize("scratchpad", [False, True])
+def test_cached_greedy_decoding_writes_what_the_full_sequence_predicts(scratchpad):
+    torch.manual_seed(0)
+    model = DecoderOnly(DecoderConfig(**TINY, scratchpad=scratchpad, max_scratchpad=12)).eval()
+    _, batch = traced(EXPRESSIONS, n=16)
+    tokens, valid = model.prompt(batch["input_ids"], batch["input_mask"])
+    cache_off = torch.zeros(len(tokens), dtype=torch.long)
+    generated = []
+    for _ in range(12):  # greedy decoding without a cache: the whole sequence every time
+        x = model.embed_tokens(tokens, cache_off)
+        hidden = model.hidden(x, index_positions(valid), self_mask(valid))
+        token = model.head(model.out_norm(hidden[:, -1])).argmax(-1)
+        generated.append(token)
+        tokens = torch.cat((tokens, token[:, None]), 1)
+        valid = torch.cat((valid, torch.ones_like(valid[:, :1])), 1)
+    written = torch.stack(generated, 1)
+    out = model.generate(batch["input_ids"], batch["input_mask"], batch["digits"], 12)
+    if scratchpad:
+        expected, _ = answer_after_scratchpad(written, 12)
+    else:
+        expected = torch.where(
+            (written == EOS).cumsum(1) - (written == EOS).long() > 0, PAD, written
+        )
+    assert torch.equal(out.answers[0], expected)
+
+
+@pytest.mark.parametrize("scratchpad", [False, True])
+def test_a_tiny_decoder_learns_a_fixed_batch_and_answers_it_exactly(scratchpad):
+    torch.manual_seed(0)
+    model = DecoderOnly(DecoderConfig(**TINY, scratchpad=scratchpad, position_offset=0))
+    _, batch = traced(MULTIPLICATION, n=16)
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(400):
+        loss, stats, _ = model.loss(batch, None)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    assert stats.correct == 16
+    model.eval()
+    width = batch["target_ids"].shape[1] + 2
+    out = model.generate(batch["input_ids"], batch["input_mask"], batch["digits"], width)
+    assert all(v.correct for v in check_batch(batch, out.answers[0]))
+    if scratchpad:
+        assert out.steps.tolist() == batch["trace_len"].tolist()
+
+
+def test_the_decoder_is_trained_only_with_the_supervision_its_variant_needs():
+    with pytest.raises(ConfigError, match="model.scratchpad needs train.supervision: trace"):
+        load_experiment(None, ["model={kind: decoder, scratchpad: true}"])
+    with pytest.raises(ConfigError, match="learns the answer alone"):
+        load_experiment(None, ["model={kind: decoder}", "train.supervision=trace"])
+    with pytest.raises(ConfigError, match="no train.trace_fade"):
+        load_experiment(
+            None,
+            [
+                "model={kind: decoder, scratchpad: true}",
+                "train.supervision=trace",
+                "train.trace_fade=[1,2]",
+            ],
+        )
+    config = load_experiment(
+        None, ["model={kind: decoder, scratchpad: true}", "train.supervision=trace"]
+    )
+    assert config.model.scratchpad
