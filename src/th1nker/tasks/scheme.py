@@ -326,6 +326,34 @@ class Splits(_Strict):
     test: float = Field(default=0.02, gt=0, lt=0.5)
 
 
+STAGE_FIELDS = ("digits", "operands", "factors", "length", "items")
+
+
+class Stage(_Strict):
+    """One stage of a curriculum: ranges that replace the generators' own (in every generator
+    that has the field; each must lie inside that generator's range). Omitted: unchanged."""
+
+    digits: Range | None = None
+    operands: Range | None = None
+    factors: Range | None = None
+    length: Range | None = None
+    items: Range | None = None
+
+    def fields(self) -> dict[str, tuple[int, int]]:
+        return {name: value for name in STAGE_FIELDS if (value := getattr(self, name)) is not None}
+
+
+class Curriculum(_Strict):
+    """Stages of growing difficulty: training starts on stage 0 and moves to the next when
+    exact match on the current stage's val problems reaches `promote_at` (checked at every
+    evaluation); a `review` share of every batch (in expectation) is drawn from the earlier
+    stages, evenly. The last stage trains until the end. docs/task-language.md#curricula."""
+
+    stages: list[Stage] = Field(min_length=2)
+    promote_at: float = Field(0.95, gt=0, le=1, description="val exact match to move on")
+    review: float = Field(0.2, ge=0, lt=1, description="share of earlier stages per batch")
+
+
 def _default_generators() -> list[_GeneratorSpec]:
     return [ArithmeticSpec(operations="+-", digits=(1, 10), ood={"digits": [11, 20]})]
 
@@ -342,6 +370,66 @@ class TaskScheme(_Strict):
     max_length: int = Field(default=64, ge=4, le=1_000_000)
     overflow_strategy: Literal["increase_base", "error"] = "increase_base"
     splits: Splits = Field(default_factory=Splits)
+    curriculum: Curriculum | None = Field(
+        None, description="stages of growing difficulty for training (null: the whole task)"
+    )
+
+    @model_validator(mode="after")
+    def _check_curriculum(self):
+        if self.curriculum is None:
+            return self
+        for k, stage in enumerate(self.curriculum.stages):
+            where = f"curriculum.stages.{k}"
+            if not stage.fields():
+                raise ValueError(
+                    f"{where}: a stage changes at least one of {', '.join(STAGE_FIELDS)}"
+                )
+            for name, value in stage.fields().items():
+                owners = [spec for spec in self.generators if name in type(spec).model_fields]
+                if not owners:
+                    raise ValueError(f"{where}.{name}: no generator of this scheme has {name}")
+                for spec in owners:
+                    own = getattr(spec, name)
+                    if own is not None and not own[0] <= value[0] <= value[1] <= own[1]:
+                        raise ValueError(
+                            f"{where}.{name} {list(value)} must lie within the {spec.type} "
+                            f"generator's {name} {list(own)}"
+                        )
+            try:
+                self.at_stage(k)
+            except ValidationError as error:
+                message = format_validation_error(error, TaskScheme, separator="; ")
+                raise ValueError(f"{where}: {message}") from None
+        return self
+
+    def at_stage(self, k: int) -> TaskScheme:
+        """The scheme of curriculum stage `k` alone (its ranges in place of the generators')."""
+        fields = self.curriculum.stages[k].fields()
+        generators = [
+            {
+                **spec.model_dump(),
+                **{n: list(v) for n, v in fields.items() if n in type(spec).model_fields},
+            }
+            for spec in self.generators
+        ]
+        data = {**self.model_dump(), "generators": generators, "curriculum": None}
+        return TaskScheme.model_validate(data)
+
+    def stage_mix(self, k: int) -> TaskScheme:
+        """What training draws at stage `k`: the generators of stage k, and with `review`
+        share those of stages 0..k-1 (evenly), each keeping its weight within its stage."""
+        review = self.curriculum.review if k else 0.0
+        generators = [
+            {**spec.model_dump(), "weight": spec.weight * (1 - review)}
+            for spec in self.at_stage(k).generators
+        ]
+        for j in range(k if review else 0):
+            generators += [
+                {**spec.model_dump(), "weight": spec.weight * review / k}
+                for spec in self.at_stage(j).generators
+            ]
+        data = {**self.model_dump(), "generators": generators, "curriculum": None}
+        return TaskScheme.model_validate(data)
 
     @model_validator(mode="after")
     def _check_lengths(self):

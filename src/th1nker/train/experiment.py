@@ -160,6 +160,11 @@ class ExperimentConfig(_Strict):
     @model_validator(mode="after")
     def _fits(self) -> ExperimentConfig:
         self.model.check_task(self.task)
+        if self.task.curriculum is not None and self.train.num_workers:
+            raise ValueError(
+                "train.num_workers must be 0 with a task curriculum (the stage, and with it "
+                "what the next batch holds, can change at any evaluation)"
+            )
         self.model.check_supervision(self.train.supervision, self.train.trace_fade is not None)
         return self
 

@@ -94,6 +94,18 @@ def render_markdown(
             if len(result.by[group]) > 1 or group == "digits":
                 table = _accuracy_table(result, group)
                 lines += ["", f"## {split}: accuracy by {group}", "", table]
+    checks = [r for r in metrics if r["kind"] == "stage"]
+    if config.task.curriculum is not None:
+        lines += ["", "## curriculum", "", "| stage | ranges | reached at step | training min |"]
+        lines.append("|---|---|---|---|")
+        reached = {0: (0, 0.0)} | {
+            r["stage"] + 1: (r["step"], r["elapsed"] / 60) for r in checks if r["promoted"]
+        }
+        for k, stage in enumerate(config.task.curriculum.stages):
+            ranges = ", ".join(f"{n} {list(v)}" for n, v in stage.fields().items())
+            step, minutes = reached.get(k, ("-", None))
+            when = "-" if minutes is None else f"{minutes:.1f}"
+            lines.append(f"| {k} | {ranges} | {step} | {when} |")
     lines += ["", "## accuracy with a fixed number of thinking steps", ""]
     lines += ["| steps | " + " | ".join(sweep) + " |", "|---" * (len(sweep) + 1) + "|"]
     for steps in next(iter(sweep.values())):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from th1nker.config_files import ConfigError
 from th1nker.models.family import Family, LossStats, build_model
 from th1nker.models.supervision import answer_only
-from th1nker.tasks.stream import make_loader
+from th1nker.tasks.stream import ProblemStream, make_loader
 from th1nker.train.checkpoint import (
     CONFIG,
     load_checkpoint,
@@ -122,6 +123,7 @@ class Trainer:
         if train.compile and refusal is not None:
             raise ConfigError(f"train.compile: not for {config.model.kind} models: {refusal}")
         self.step, self.elapsed = 0, 0.0
+        self.stage = 0  # the task curriculum's current stage (task.curriculum)
         self.carry = None  # what the family keeps between steps (the TRM: problems in flight)
         self.window = _empty_window()
         state = None
@@ -129,6 +131,7 @@ class Trainer:
             _, self.model, _ = load_checkpoint(resume_from)
             state = load_trainer_state(resume_from)
             self.step, self.elapsed = state["step"], state["elapsed"]
+            self.stage = state.get("stage", 0)
             self.carry = state.get("carry")
             self.window = state.get("window", self.window)
         self.model.to(self.device).train()
@@ -166,6 +169,7 @@ class Trainer:
             "rng": {"torch": torch.get_rng_state(), "cuda": cuda},
             "carry": None if self.carry is None else {k: v.cpu() for k, v in self.carry.items()},
             "window": self.window,
+            "stage": self.stage,
         }
 
     def checkpoint(self) -> Path:
@@ -223,6 +227,48 @@ class Trainer:
         self.step += 1
         return loss_value, stats
 
+    def _batches(self, traced: bool) -> Iterator[dict[str, torch.Tensor]]:
+        """The training batches from batch number `step` on: of the whole task, or with a
+        curriculum of the current stage's mix (`TaskScheme.stage_mix`), read at every batch
+        (batch i of a stage is the same in every run, so a resumed run draws what it would
+        have)."""
+        train, task = self.config.train, self.config.task
+        if task.curriculum is None:
+            yield from make_loader(
+                task, "train", train.batch_size, self.config.seed, train.num_workers,
+                start=self.step, trace=traced,
+            )  # fmt: skip
+            return
+        streams: dict[int, ProblemStream] = {}
+        while True:
+            if self.stage not in streams:
+                mix = task.stage_mix(self.stage)
+                streams[self.stage] = ProblemStream(
+                    mix, "train", train.batch_size, self.config.seed
+                )
+            yield streams[self.stage].batch(self.step).to_tensors(traced)
+
+    def _promote(self) -> None:
+        """With a curriculum, evaluate the current stage's val problems; move to the next
+        stage if they reach `promote_at` (recorded in metrics.jsonl as kind `stage`)."""
+        curriculum, ev = self.config.task.curriculum, self.config.eval
+        if curriculum is None or self.stage == len(curriculum.stages) - 1:
+            return
+        scheme = self.config.task.at_stage(self.stage)
+        accuracy = evaluate(self.model, scheme, "val", ev.examples, ev.batch_size, ev.seed).accuracy
+        promoted = accuracy >= curriculum.promote_at
+        self.metrics.write(
+            {"kind": "stage", "step": self.step, "stage": self.stage, "accuracy": accuracy,
+             "promoted": promoted, "elapsed": self.elapsed}
+        )  # fmt: skip
+        if promoted:
+            self.stage += 1
+            self.console.print(
+                f"step {self.step:>6}  stage {self.stage - 1} val exact match {accuracy:.4f} "
+                f">= {curriculum.promote_at}: curriculum stage {self.stage} of "
+                f"{len(curriculum.stages) - 1}"
+            )
+
     def _validate(self) -> float:
         ev = self.config.eval
         result = evaluate(self.model, self.config.task, "val", ev.examples, ev.batch_size, ev.seed)
@@ -237,10 +283,7 @@ class Trainer:
         """Train to max_steps (or the time cap), checkpointing; then evaluate and report."""
         train = self.config.train
         traced = train.supervision == "trace" or self.model.needs_trace
-        loader = make_loader(
-            self.config.task, "train", train.batch_size, self.config.seed, train.num_workers,
-            start=self.step, trace=traced,
-        )  # fmt: skip
+        loader = self._batches(traced)
         window = self.window
         window_start, timed_rows, timed_tokens = time.perf_counter(), 0, 0  # for the rates
         last_saved = self.step
@@ -283,6 +326,8 @@ class Trainer:
                     }
                     if train.supervision == "trace":
                         record["trace_share"] = train.trace_share(self.step - 1)
+                    if self.config.task.curriculum is not None:
+                        record["stage"] = self.stage
                     self.metrics.write(record)
                     progress.update(
                         bar, completed=self.step, loss=record["loss"], acc=record["accuracy"],
@@ -292,6 +337,7 @@ class Trainer:
                     window_start, timed_rows, timed_tokens = time.perf_counter(), 0, 0
                 solved = False
                 if self.step % train.eval_every == 0:
+                    self._promote()
                     accuracy = self._validate()
                     self.console.print(
                         f"step {self.step:>6}  loss {loss:.4f}  val exact match {accuracy:.4f}  "
