@@ -180,3 +180,21 @@ def test_decoded_answers_always_have_max_answer_tokens(monkeypatch):
     monkeypatch.setattr(m, "write_out", lambda z, q, o: eos_first.expand(*q.shape, -1))
     tokens = m.decode(m.init_latent(3), torch.zeros(3, dtype=torch.long), max_answer=7)
     assert tokens.shape == (3, 7) and (tokens[:, 0] == EOS).all() and (tokens[:, 1:] == PAD).all()
+
+
+@pytest.mark.parametrize("recursion", ["none", "trm"])
+def test_rows_past_their_budget_are_not_thought_about_and_nothing_else_changes(recursion):
+    m = model(recursion=recursion).eval()
+    b = arithmetic_batch(12)
+    steps = torch.tensor([1, 3, 2, 3, 1, 2, 2, 3, 1, 1, 3, 2])
+    shrunk = list(m.think(b["input_ids"], b["input_mask"], steps))
+    full = list(m.think(b["input_ids"], b["input_mask"], steps, past_budget=True))
+    assert len(shrunk) == len(full) == 3
+    for k, ((ours, _), (theirs, _)) in enumerate(zip(shrunk, full, strict=True)):
+        last = torch.minimum(steps - 1, torch.tensor(k))  # a spent row keeps its last latents
+        for row in range(12):
+            expected = full[int(last[row])][0][row]
+            torch.testing.assert_close(ours[row], expected, rtol=1e-5, atol=1e-5)
+    answers = m.generate(b["input_ids"], b["input_mask"], steps, 8).answers[0]
+    traced = m.generate(b["input_ids"], b["input_mask"], steps, 8, trace=True).answers
+    assert torch.equal(answers, traced[steps - 1, torch.arange(12)])

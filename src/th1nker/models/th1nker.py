@@ -251,25 +251,57 @@ class Th1nker(Family):
         input_ids: Int[Tensor, "batch seq"],
         input_mask: Bool[Tensor, "batch seq"],
         steps: Int[Tensor, " batch"],
+        past_budget: bool = False,
     ):
-        """Yield (latents, position offset) after every step, up to the largest of `steps`."""
+        """Yield (latents, position offset) after every step, up to the largest of `steps`.
+
+        A row whose budget of `steps` is spent stops being computed: its latents stay those of
+        its last step (rows are thought in order of budget, so the rows still thinking are a
+        prefix). With `past_budget`, every row thinks up to the largest budget instead; so do
+        all rows with a library memory (its state is not cut by rows)."""
+        rows = len(steps)
+        shrink = not past_budget and isinstance(self.memory, LatentMemory)
+        shrink = shrink and bool(steps.min() < steps.max())
+        order = steps.argsort(descending=True, stable=True) if shrink else None
+        if order is not None:
+            input_ids, input_mask, steps = input_ids[order], input_mask[order], steps[order]
         inputs = self.encode_input(input_ids, input_mask)
-        latents = self.init_latent(input_ids.shape[0])
+        latents = self.init_latent(rows)
         memory = self.init_kv_cache(latents)
         z = torch.zeros_like(latents) if self.config.recursion == "trm" else None
-        keys = None
-        for _ in range(int(steps.max())):
+        inverse = None if order is None else order.argsort()
+        offset = inputs["offset"] if inverse is None else inputs["offset"][inverse]
+        keys, finished = None, None
+        for step in range(int(steps.max())):
+            thinking = int((steps > step).sum()) if shrink else rows
+            if thinking < len(latents):  # the rows from `thinking` on are done
+                done = latents[thinking:]
+                finished = done if finished is None else torch.cat((done, finished))
+                latents, z = latents[:thinking], None if z is None else z[:thinking]
+                inputs = InputCache(
+                    values=inputs["values"][:thinking],
+                    positions=inputs["positions"][:thinking],
+                    mask=inputs["mask"][:thinking],
+                    offset=inputs["offset"][:thinking],
+                    keys=KeyValues(*(t[:thinking] for t in inputs["keys"])),
+                )
+                memory = MemoryState(
+                    values=memory["values"][:thinking], positions=memory["positions"][:thinking]
+                )
+                keys = [KeyValues(*(t[:thinking] for t in kv)) for kv in keys]
             latents, memory = self.read_input(latents, inputs, memory)
             keys = self.memory_keys(memory, keys, latents)
             if z is None:
                 latents = self.process(latents, memory, keys)
             else:
                 latents, z = self.recurse(latents, z, memory, keys)
-            yield latents, inputs["offset"]
+            every = latents if finished is None else torch.cat((latents, finished))
+            yield (every if inverse is None else every[inverse]), offset
             if self.config.truncate_gradients:
                 latents, memory = latents.detach(), self.memory.detach_state(memory)
                 z = None if z is None else z.detach()
                 keys = [kv.detach() for kv in keys]
+                finished = None if finished is None else finished.detach()
 
     def forward(
         self,
@@ -316,7 +348,8 @@ class Th1nker(Family):
         halting = self.config.halting
         stopping = Stopping(steps, self.config.halt_threshold if use_halting else None)
         answers, final = [], None
-        for step, (latents, offset) in enumerate(self.think(input_ids, input_mask, steps)):
+        thoughts = self.think(input_ids, input_mask, steps, past_budget=trace)
+        for step, (latents, offset) in enumerate(thoughts):
             if trace:
                 answers.append(self.decode(latents, offset, max_answer))
             stop = stopping.step(step, self.halt_logit(latents) if halting else None)
