@@ -38,7 +38,9 @@ def main() -> None:
         trainer = Trainer(config, Path(runs) / "run", Console(stderr=True))
         train = config.train
         traced = train.supervision == "trace" or trainer.model.needs_trace
-        batches = iter(make_loader(config.task, "train", train.batch_size, config.seed, trace=traced))
+        batches = iter(
+            make_loader(config.task, "train", train.batch_size, config.seed, trace=traced)
+        )
         model, optimizer = trainer.model, trainer.optimizer
 
         def step() -> None:
@@ -61,7 +63,9 @@ def main() -> None:
                 step()
         wall = (time.perf_counter() - start) / args.steps
     events = profiler.key_averages()
-    print(f"{config.name}: {wall * 1000:.1f} ms per step (profiled), batch {config.train.batch_size}")
+    print(
+        f"{config.name}: {wall * 1000:.1f} ms per step (profiled), batch {config.train.batch_size}"
+    )
     for name in ("loss forward", "backward", "optimiser"):
         event = next(e for e in events if e.key == name)
         print(f"  {name:<13} {event.cpu_time_total / args.steps / 1000:7.1f} ms per step")

@@ -132,9 +132,13 @@ class ModelConfig(FamilyConfig):
         return (self.steps + extra).clamp(max=self.max_thinking_steps)
 
     def describe(self) -> str:
+        budget = (
+            f"steps {self.steps} (+{self.steps_per_digit}/digit, max {self.max_thinking_steps})"
+            if self.steps_from == "digits"
+            else f"steps = trace + {self.spare_steps} (max {self.max_thinking_steps})"
+        )
         return (
-            f"Th1nker, dim {self.dim}, {self.n_layers} layers, {self.latent} latents, steps "
-            f"{self.steps} (+{self.steps_per_digit}/digit, max {self.max_thinking_steps}), "
+            f"Th1nker, dim {self.dim}, {self.n_layers} layers, {self.latent} latents, {budget}, "
             f"decoder {self.decoder}, halting {self.halting}"
         )
 
