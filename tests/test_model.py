@@ -184,13 +184,16 @@ def test_decoded_answers_always_have_max_answer_tokens(monkeypatch):
 
 @pytest.mark.parametrize("recursion", ["none", "trm"])
 def test_rows_past_their_budget_are_not_thought_about_and_nothing_else_changes(recursion):
-    m = model(recursion=recursion).eval()
+    m = model(recursion=recursion)  # training mode: random position offsets, drawn alike
     b = arithmetic_batch(12)
     steps = torch.tensor([1, 3, 2, 3, 1, 2, 2, 3, 1, 1, 3, 2])
+    torch.manual_seed(5)
     shrunk = list(m.think(b["input_ids"], b["input_mask"], steps))
+    torch.manual_seed(5)
     full = list(m.think(b["input_ids"], b["input_mask"], steps, past_budget=True))
+    m.eval()
     assert len(shrunk) == len(full) == 3
-    for k, ((ours, _), (theirs, _)) in enumerate(zip(shrunk, full, strict=True)):
+    for k, (ours, _) in enumerate(shrunk):
         last = torch.minimum(steps - 1, torch.tensor(k))  # a spent row keeps its last latents
         for row in range(12):
             expected = full[int(last[row])][0][row]

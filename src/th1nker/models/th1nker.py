@@ -50,6 +50,17 @@ class InputCache(TypedDict):
     keys: KeyValues
 
 
+def input_rows(inputs: InputCache, rows: Tensor | slice) -> InputCache:
+    """The embedded problems of `rows` (an index tensor or a slice of the batch)."""
+    return InputCache(
+        values=inputs["values"][rows],
+        positions=inputs["positions"][rows],
+        mask=inputs["mask"][rows],
+        offset=inputs["offset"][rows],
+        keys=KeyValues(*(t[rows] for t in inputs["keys"])),
+    )
+
+
 @dataclasses.dataclass
 class ThinkOutput:
     """logits [steps, batch, answer, vocab] of every step; active[s, b]: step s counts for row b;
@@ -262,10 +273,10 @@ class Th1nker(Family):
         rows = len(steps)
         shrink = not past_budget and isinstance(self.memory, LatentMemory)
         shrink = shrink and bool(steps.min() < steps.max())
+        inputs = self.encode_input(input_ids, input_mask)  # random offsets drawn in row order
         order = steps.argsort(descending=True, stable=True) if shrink else None
         if order is not None:
-            input_ids, input_mask, steps = input_ids[order], input_mask[order], steps[order]
-        inputs = self.encode_input(input_ids, input_mask)
+            inputs, steps = input_rows(inputs, order), steps[order]
         latents = self.init_latent(rows)
         memory = self.init_kv_cache(latents)
         z = torch.zeros_like(latents) if self.config.recursion == "trm" else None
@@ -278,13 +289,7 @@ class Th1nker(Family):
                 done = latents[thinking:]
                 finished = done if finished is None else torch.cat((done, finished))
                 latents, z = latents[:thinking], None if z is None else z[:thinking]
-                inputs = InputCache(
-                    values=inputs["values"][:thinking],
-                    positions=inputs["positions"][:thinking],
-                    mask=inputs["mask"][:thinking],
-                    offset=inputs["offset"][:thinking],
-                    keys=KeyValues(*(t[:thinking] for t in inputs["keys"])),
-                )
+                inputs = input_rows(inputs, slice(thinking))
                 memory = MemoryState(
                     values=memory["values"][:thinking], positions=memory["positions"][:thinking]
                 )
