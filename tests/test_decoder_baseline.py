@@ -1,6 +1,9 @@
 """The decoder-only baseline: its scratchpad is the trace, only its answer is checked, cached
 greedy decoding equals decoding from scratch, and it learns a fixed batch in both variants."""
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from helpers import scheme
@@ -131,3 +134,24 @@ def test_the_decoder_is_trained_only_with_the_supervision_its_variant_needs():
         None, ["model={kind: decoder, scratchpad: true}", "train.supervision=trace"]
     )
     assert config.model.scratchpad
+
+
+def test_the_scratchpad_decoder_trains_evaluates_and_solves_through_the_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    from th1nker.cli import app
+
+    experiment = Path(__file__).parents[1] / "configs" / "experiments" / "tiny_scratchpad.yaml"
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["train", "--config", str(experiment), f"train.runs_dir={tmp_path}"]
+    )
+    assert result.exit_code == 0, result.output
+    (run,) = tmp_path.iterdir()
+    result = runner.invoke(app, ["eval", str(run), "--n", "50", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["total"] == 50
+    result = runner.invoke(app, ["solve", "12*34", "7*8", "--checkpoint", str(run), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert [row["expected"] for row in rows] == ["408", "56"]

@@ -45,10 +45,11 @@ def test_a_run_writes_config_metrics_checkpoints_and_report(tmp_path):
     assert 0 <= summary["test_accuracy"] <= 1 and summary["steps"] == 40
 
 
-@pytest.mark.parametrize("experiment", ["tiny", "tiny_trm", "tiny_trace"])
+@pytest.mark.parametrize("experiment", ["tiny", "tiny_trm", "tiny_trace", "tiny_scratchpad"])
 def test_resume_after_a_kill_equals_the_uninterrupted_run(tmp_path, monkeypatch, experiment):
     """Also for the TRM, whose problems in flight (the ACT carry) are part of the checkpoint,
-    and under trace supervision fading out (the rows taught traces are drawn from the step)."""
+    under trace supervision fading out (the rows taught traces are drawn from the step), and for
+    the scratchpad decoder."""
     whole = load_experiment(TINY.with_name(f"{experiment}.yaml"), [f"train.runs_dir={tmp_path}"])
     Trainer(whole, tmp_path / "whole", QUIET).run()
 
