@@ -50,3 +50,41 @@ class Stepper:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         out, self.state = self.module(x, self.state)
         return out
+
+
+def kill_at_step_27_and_resume(config, tmp_path, monkeypatch) -> None:
+    """Train `config` whole, then again killed at step 27 and resumed (from its step-20
+    checkpoint); assert the final weights are bit-identical and the train history is not
+    duplicated (40 steps, a train record every 10)."""
+    from rich.console import Console
+    from safetensors.torch import load_file
+
+    from th1nker.train.checkpoint import find_checkpoint
+    from th1nker.train.trainer import Trainer, resume_training
+
+    quiet = Console(quiet=True)
+    Trainer(config, tmp_path / "whole", quiet).run()
+    original = Trainer._train_step
+
+    def killed_at_step_27(self, batch):
+        if self.step == 27:
+            raise KeyboardInterrupt
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "_train_step", killed_at_step_27)
+    try:
+        Trainer(config, tmp_path / "killed", quiet).run()
+    except KeyboardInterrupt:
+        pass
+    else:
+        raise AssertionError("the run was not killed at step 27")
+    assert find_checkpoint(tmp_path / "killed").name == "step_0000020"
+    monkeypatch.setattr(Trainer, "_train_step", original)
+    resume_training(tmp_path / "killed", quiet)
+    a = load_file(find_checkpoint(tmp_path / "whole") / "model.safetensors")
+    b = load_file(find_checkpoint(tmp_path / "killed") / "model.safetensors")
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
+    history = (tmp_path / "killed" / "metrics.jsonl").read_text()
+    assert history.count('"kind": "train"') == 4

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import kill_at_step_27_and_resume
 from rich.console import Console
 from safetensors.torch import load_file
 
@@ -14,7 +15,7 @@ from th1nker.train import checkpoint as checkpoint_module
 from th1nker.train.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from th1nker.train.experiment import ExperimentConfig, load_experiment
 from th1nker.train.storage import StorageError
-from th1nker.train.trainer import Trainer, TrainingDiverged, resume_training
+from th1nker.train.trainer import Trainer, TrainingDiverged
 
 TINY = Path(__file__).parents[1] / "configs" / "experiments" / "tiny.yaml"
 QUIET = Console(quiet=True)
@@ -51,27 +52,7 @@ def test_resume_after_a_kill_equals_the_uninterrupted_run(tmp_path, monkeypatch,
     under trace supervision fading out (the rows taught traces are drawn from the step), and for
     the scratchpad decoder."""
     whole = load_experiment(TINY.with_name(f"{experiment}.yaml"), [f"train.runs_dir={tmp_path}"])
-    Trainer(whole, tmp_path / "whole", QUIET).run()
-
-    original = Trainer._train_step
-
-    def killed_at_step_27(self, batch):
-        if self.step == 27:
-            raise KeyboardInterrupt
-        return original(self, batch)
-
-    monkeypatch.setattr(Trainer, "_train_step", killed_at_step_27)
-    with pytest.raises(KeyboardInterrupt):
-        Trainer(whole, tmp_path / "killed", QUIET).run()
-    assert find_checkpoint(tmp_path / "killed").name == "step_0000020"
-    monkeypatch.setattr(Trainer, "_train_step", original)
-    resume_training(tmp_path / "killed", QUIET)
-    a, b = weights(tmp_path / "whole"), weights(tmp_path / "killed")
-    assert a.keys() == b.keys()
-    for name in a:
-        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
-    steps = [line for line in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
-    assert sum('"kind": "train"' in s for s in steps) == 4  # no duplicated history
+    kill_at_step_27_and_resume(whole, tmp_path, monkeypatch)
 
 
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):

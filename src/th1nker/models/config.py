@@ -34,6 +34,14 @@ def check_input_fits(config: ModelConfig | TRMConfig | DecoderConfig, task: Task
         )
 
 
+def check_sizes(config: ModelConfig | TRMConfig | DecoderConfig) -> None:
+    """Heads divide the width; the vocabulary holds the task language's."""
+    if config.dim % config.n_heads:
+        raise ValueError(f"dim {config.dim} must be divisible by n_heads {config.n_heads}")
+    if config.vocab < VOCAB_SIZE:
+        raise ValueError(f"vocab {config.vocab} is smaller than the task language's {VOCAB_SIZE}")
+
+
 class ModelConfig(FamilyConfig):
     """Sizes and switches of the Th1nker model (docs/model.md explains each choice)."""
 
@@ -116,10 +124,7 @@ class ModelConfig(FamilyConfig):
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:
-        if self.dim % self.n_heads:
-            raise ValueError(f"dim {self.dim} must be divisible by n_heads {self.n_heads}")
-        if self.vocab < VOCAB_SIZE:
-            raise ValueError(f"vocab {self.vocab} is smaller than the task language's {VOCAB_SIZE}")
+        check_sizes(self)
         if self.steps > self.max_thinking_steps:
             raise ValueError(
                 f"steps {self.steps} exceeds max_thinking_steps {self.max_thinking_steps}"
@@ -180,10 +185,7 @@ class TRMConfig(FamilyConfig):
 
     @model_validator(mode="after")
     def _consistent(self) -> TRMConfig:
-        if self.dim % self.n_heads:
-            raise ValueError(f"dim {self.dim} must be divisible by n_heads {self.n_heads}")
-        if self.vocab < VOCAB_SIZE:
-            raise ValueError(f"vocab {self.vocab} is smaller than the task language's {VOCAB_SIZE}")
+        check_sizes(self)
         return self
 
     def describe(self) -> str:
@@ -236,10 +238,7 @@ class DecoderConfig(FamilyConfig):
 
     @model_validator(mode="after")
     def _consistent(self) -> DecoderConfig:
-        if self.dim % self.n_heads:
-            raise ValueError(f"dim {self.dim} must be divisible by n_heads {self.n_heads}")
-        if self.vocab < VOCAB_SIZE:
-            raise ValueError(f"vocab {self.vocab} is smaller than the task language's {VOCAB_SIZE}")
+        check_sizes(self)
         return self
 
     def describe(self) -> str:
