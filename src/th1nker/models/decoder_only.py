@@ -100,9 +100,9 @@ class DecoderOnly(Family):
     def loss(self, batch: Batch, carry: Carry) -> tuple[Tensor, LossStats, Carry]:
         """Cross-entropy of the written tokens (scratchpad and answer, or the answer) under
         teacher forcing; a row counts as right when all of them are the argmax."""
-        target = scratchpad_of(batch) if self.config.scratchpad else batch["target_ids"]
         if self.config.scratchpad and "trace_ids" not in batch:
             raise ValueError("model.scratchpad needs batches with traces (supervision: trace)")
+        target = scratchpad_of(batch) if self.config.scratchpad else batch["target_ids"]
         prompt, prompt_valid = self.prompt(batch["input_ids"], batch["input_mask"])
         target_mask = target != PAD
         tokens = torch.cat((prompt, target), dim=1)[:, :-1]
