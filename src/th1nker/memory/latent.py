@@ -56,6 +56,11 @@ class LatentMemory:
         return MemoryState(values=joined_values[:, start:], positions=joined_positions[:, start:])
 
     @staticmethod
+    def rows(state: MemoryState, rows: Tensor | slice) -> MemoryState:
+        """The memory of batch rows `rows` (an index tensor or a slice)."""
+        return MemoryState(values=state["values"][rows], positions=state["positions"][rows])
+
+    @staticmethod
     def detach_state(state: MemoryState) -> MemoryState:
         """The same memory cut from the autograd graph (gradient truncation between steps)."""
         return MemoryState(values=state["values"].detach(), positions=state["positions"])

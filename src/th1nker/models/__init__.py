@@ -1,4 +1,5 @@
 """Models: every family behind one contract (family.py); importing this registers the built-in
 families (the Th1nker, the TRM, memory networks, the decoder baseline)."""
 
-from th1nker.models import decoder_only, memory_network, th1nker, trm  # noqa: F401  (registers the families)
+# importing a family's module registers it
+from th1nker.models import decoder_only, memory_network, th1nker, trm  # noqa: F401

@@ -60,6 +60,10 @@ class KeyValues(NamedTuple):
         start = self.length - n
         return KeyValues(self.keys[:, :, start:], self.values[:, :, start:])
 
+    def rows(self, rows: Tensor | slice) -> KeyValues:
+        """The keys and values of batch rows `rows` (an index tensor or a slice)."""
+        return KeyValues(self.keys[rows], self.values[rows])
+
     def detach(self) -> KeyValues:
         return KeyValues(self.keys.detach(), self.values.detach())
 

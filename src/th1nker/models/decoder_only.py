@@ -143,10 +143,12 @@ class DecoderOnly(Family):
         position = positions[:, -1:]
         limit = self.config.max_scratchpad if self.config.scratchpad else max_answer
         written: list[Tensor] = []
+        ended = torch.zeros(n, dtype=torch.bool, device=tokens.device)
         for _ in range(limit):
             next_token = self.head(self.out_norm(hidden[:, -1])).argmax(-1)
             written.append(next_token)
-            if bool((torch.stack(written, 1) == EOS).any(dim=1).all()) or len(written) == limit:
+            ended |= next_token == EOS
+            if bool(ended.all()) or len(written) == limit:
                 break
             tokens = torch.cat((tokens, next_token[:, None]), dim=1)
             valid = torch.cat((valid, valid.new_ones(n, 1)), dim=1)

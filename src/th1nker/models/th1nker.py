@@ -57,7 +57,7 @@ def input_rows(inputs: InputCache, rows: Tensor | slice) -> InputCache:
         positions=inputs["positions"][rows],
         mask=inputs["mask"][rows],
         offset=inputs["offset"][rows],
-        keys=KeyValues(*(t[rows] for t in inputs["keys"])),
+        keys=inputs["keys"].rows(rows),
     )
 
 
@@ -290,10 +290,8 @@ class Th1nker(Family):
                 finished = done if finished is None else torch.cat((done, finished))
                 latents, z = latents[:thinking], None if z is None else z[:thinking]
                 inputs = input_rows(inputs, slice(thinking))
-                memory = MemoryState(
-                    values=memory["values"][:thinking], positions=memory["positions"][:thinking]
-                )
-                keys = [KeyValues(*(t[:thinking] for t in kv)) for kv in keys]
+                memory = LatentMemory.rows(memory, slice(thinking))
+                keys = [kv.rows(slice(thinking)) for kv in keys]
             latents, memory = self.read_input(latents, inputs, memory)
             keys = self.memory_keys(memory, keys, latents)
             if z is None:

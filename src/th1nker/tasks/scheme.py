@@ -405,15 +405,15 @@ class TaskScheme(_Strict):
     def at_stage(self, k: int) -> TaskScheme:
         """The scheme of curriculum stage `k` alone (its ranges in place of the generators')."""
         fields = self.curriculum.stages[k].fields()
-        generators = [
-            {
-                **spec.model_dump(),
-                **{n: list(v) for n, v in fields.items() if n in type(spec).model_fields},
-            }
-            for spec in self.generators
-        ]
-        data = {**self.model_dump(), "generators": generators, "curriculum": None}
-        return TaskScheme.model_validate(data)
+        return self._with_generators(
+            [
+                {
+                    **spec.model_dump(),
+                    **{n: list(v) for n, v in fields.items() if n in type(spec).model_fields},
+                }
+                for spec in self.generators
+            ]
+        )
 
     def stage_mix(self, k: int) -> TaskScheme:
         """What training draws at stage `k`: the generators of stage k, and with `review`
@@ -428,6 +428,10 @@ class TaskScheme(_Strict):
                 {**spec.model_dump(), "weight": spec.weight * review / k}
                 for spec in self.at_stage(j).generators
             ]
+        return self._with_generators(generators)
+
+    def _with_generators(self, generators: list[dict]) -> TaskScheme:
+        """This scheme with `generators` (validated) and no curriculum."""
         data = {**self.model_dump(), "generators": generators, "curriculum": None}
         return TaskScheme.model_validate(data)
 

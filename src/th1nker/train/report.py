@@ -94,8 +94,8 @@ def render_markdown(
             if len(result.by[group]) > 1 or group == "digits":
                 table = _accuracy_table(result, group)
                 lines += ["", f"## {split}: accuracy by {group}", "", table]
-    checks = [r for r in metrics if r["kind"] == "stage"]
     if config.task.curriculum is not None:
+        checks = [r for r in metrics if r["kind"] == "stage"]
         lines += ["", "## curriculum", "", "| stage | ranges | reached at step | training min |"]
         lines.append("|---|---|---|---|")
         reached = {0: (0, 0.0)} | {
