@@ -1,10 +1,14 @@
+import re
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from helpers import records, scheme
-from reference import evaluate, read_expression, read_number
+from reference import decimal_text, evaluate, read_expression, read_number
 
 from th1nker.tasks.generators.arithmetic import ArithmeticProblems
 from th1nker.tasks.generators.arithmetic import evaluate as fast_evaluate
+from th1nker.tasks.scheme import SchemeError, load_scheme
 from th1nker.tasks.vocab import EOS, NEG, OPERATOR_IDS, PAD
 
 ALL_OPS = {"type": "arithmetic", "operands": [1, 7], "operations": "+-*/%^", "digits": [1, 12]}
@@ -17,7 +21,8 @@ def _check(record):
     assert expression == record["problem"]
     assert record["target_ids"][-1] == EOS
     value = read_number(record["target_ids"][:-1], out_base)
-    assert value == evaluate(expression) == int(record["answer"])
+    assert value == evaluate(expression)
+    assert decimal_text(value) == record["answer"]
     return value
 
 
@@ -82,3 +87,64 @@ def test_operand_sizes_cover_short_and_long_numbers():
     counts = np.bincount(digits, minlength=11)[1:]
     assert counts.min() > 0.6 * counts.mean()  # digit counts are uniform, 1..10
     assert PAD not in records([], 1)[0]["input_ids"]
+
+
+SIGNED = {"type": "arithmetic", "operands": [2, 4], "digits": [1, 6], "negative": 0.3}
+
+
+@pytest.mark.parametrize(
+    ("generator", "bases"),
+    [
+        ({**SIGNED, "operations": "+-*/%^"}, MIXED_BASES),
+        ({**SIGNED, "operations": "+-*^", "decimals": 0.5, "decimal_places": [1, 4]},
+         {"values": [10, 20, 250]}),
+    ],
+    ids=["signed", "signed-decimal"],
+)  # fmt: skip
+def test_10000_signed_and_decimal_expressions_match_python(generator, bases):
+    task_scheme = scheme(generators=[generator], bases=bases, max_length=4096)
+    rows = records(task_scheme, 10_000)
+    for r in rows:
+        _check(r)
+    operands = [
+        (number, op)  # each operand with the operator before it ('' for the first)
+        for r in rows
+        for op, number in re.findall(r"(^|[-+*/%^])(-?\d+(?:\.\d+)?)", r["problem"])
+    ]
+    plain = [n for n, op in operands if op != "^"]
+    negative_share = sum(n.startswith("-") for n in plain) / len(plain)
+    assert 0.2 < negative_share < 0.3  # 0.3 of operands that are neither exponents nor bases
+    assert not any(n.startswith("-") or "." in n for n, op in operands if op == "^")
+    assert not re.search(r"(^|[-+*/%^])-\d+(\.\d+)?\^", " ".join(r["problem"] for r in rows))
+    decimals = [n for n in plain if "." in n]
+    if generator.get("decimals"):
+        assert 0.3 < len(decimals) / len(plain) < 0.5  # some come out whole (120 / 10**1)
+        assert {len(n.split(".")[1]) for n in decimals} == {1, 2, 3, 4}
+    else:
+        assert not decimals
+
+
+def test_decimals_refuse_integer_division_and_bases_without_tenths():
+    decimals = ["generators.0.decimals=0.5"]
+    with pytest.raises(SchemeError, match=r"generators.0.*decimals 0.5 goes with operations fro"):
+        load_scheme(None, [*decimals, "generators.0.operations='+/'"])
+    with pytest.raises(SchemeError, match=r"bases divisible by 10.*\[2, 16\]"):
+        load_scheme(None, [*decimals, "bases.values=[2,10,16]"])
+
+
+@pytest.mark.parametrize(
+    ("operands", "ops", "answer"),
+    [
+        ([-5, -43], "+", "-48"),
+        ([3, -2], "*", "-6"),
+        ([Fraction(5, 4), 4], "*", "5"),
+        ([Fraction(-1, 20), Fraction(1, 20)], "+", "0"),
+        ([Fraction(1, 2), 3], "^", "0.125"),
+        ([-7, 3], "%", "2"),
+        ([10**11, -(10**11)], "-", "200000000000"),
+    ],
+)
+def test_hand_picked_signed_and_decimal_operands(operands, ops, answer):
+    out_base = 10
+    tokens = _one(operands, ops, out_base)
+    assert tokens[-1] == EOS and decimal_text(read_number(tokens[:-1], out_base)) == answer

@@ -16,11 +16,14 @@ from th1nker.models.decoder_only import (
     index_positions,
     left_padded,
     scratchpad_of,
+    scratchpad_states,
     self_mask,
 )
+from th1nker.solve import pretrained_path, solve, state_text
 from th1nker.tasks.checking import check_batch
 from th1nker.tasks.stream import ProblemStream
-from th1nker.tasks.vocab import EOS, EQUALS, PAD
+from th1nker.tasks.vocab import EOS, EQUALS, PAD, TOKEN_IDS
+from th1nker.train.checkpoint import load_checkpoint
 from th1nker.train.experiment import load_experiment
 
 EXPRESSIONS = [{"type": "arithmetic", "operands": [2, 4], "digits": [1, 2]}]
@@ -58,6 +61,28 @@ def test_an_answer_is_what_follows_the_last_equals_before_eos():
     answers, states = answer_after_scratchpad(written, 3)
     assert answers.tolist() == [[three, EOS, PAD], [three, EOS, PAD], [three, three, three]]
     assert states.tolist() == [2, 1, 2]
+
+
+def test_every_state_written_is_shown_and_short_rows_repeat_their_answer():
+    seven, three, plus = 7, 3, TOKEN_IDS["+"]
+    written = torch.tensor(
+        [
+            [seven, plus, three, EQUALS, seven, three, EOS, EQUALS],  # 7+3 = 37, then ignored
+            [three, EOS, PAD, PAD, PAD, PAD, PAD, PAD],  # the answer alone
+        ]
+    )
+    states = scratchpad_states(written, 4)
+    assert states[:, 0].tolist() == [[seven, plus, three, EOS], [seven, three, EOS, PAD]]
+    assert states[:, 1].tolist() == [[three, EOS, PAD, PAD]] * 2
+    assert state_text([seven, plus, three], 10) == "7+3" and state_text([plus], 10) == ""
+
+
+def test_solve_shows_the_scratchpad_of_the_shipped_expressions_model():
+    _, model, _ = load_checkpoint(pretrained_path("expressions"))
+    (solution,) = solve(model, ["12+34*5-6"], trace=True)
+    assert len(solution.trace) == solution.steps == 3  # one reduction per state
+    assert all(state.count("+") + state.count("-") >= 1 for state in solution.trace[:-1])
+    assert solution.trace[-1] == solution.answer
 
 
 def test_left_padding_keeps_each_row_in_order_and_pads_see_only_themselves():

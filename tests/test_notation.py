@@ -1,8 +1,11 @@
 """Plain notation (`th1nker solve` input) -> task-language problems, checked against Python."""
 
+from fractions import Fraction
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference import decimal_text, evaluate
 
 from th1nker.tasks.generators import decimal
 from th1nker.tasks.notation import NotationError, encode_problems, parse_problem
@@ -24,9 +27,36 @@ def test_expressions_evaluate_like_python(values, ops):
     assert problems.result[0] == eval(text)  # non-negative operands: // and % agree with Python
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.integers(-(10**12), 10**12).map(str)
+        | st.tuples(st.integers(-(10**6), 10**6), st.integers(1, 8)).map(
+            lambda v: decimal_text(Fraction(v[0], 10 ** v[1]))  # a terminating decimal
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.lists(st.sampled_from("+-*"), min_size=5, max_size=5),
+)
+def test_signed_and_decimal_expressions_evaluate_like_the_reference(numbers, ops):
+    text = numbers[0] + "".join(op + n for op, n in zip(ops, numbers[1:], strict=False))
+    problems, _ = parse_problem(text)
+    assert problems.result[0] == evaluate(text)
+    assert encode_problems([text]).describe(decimal)[0] == (text, decimal_text(evaluate(text)))
+
+
 @pytest.mark.parametrize(
     ("text", "answer"),
     [
+        ("-5+-43", "-48"),
+        ("3*-2", "-6"),
+        ("1.25*4", "5"),
+        ("4--1", "5"),
+        ("-0.5-0.25", "-0.75"),
+        ("0.1+0.2", "0.3"),
+        ("10/-2", "-5"),
+        ("0-2^2", "-4"),
         ("2^10/4", "256"),
         ("3*2^5-100", "-4"),
         ("0-0", "0"),
@@ -61,7 +91,14 @@ def test_many_problems_make_one_padded_batch():
     ("text", "message"),
     [
         ("1+", "ends with '\\+'; a number must follow"),
-        ("-5+3", "non-negative"),
+        ("--5", "the sign '-' is followed by '-'"),
+        ("3*-", "ends with '-'"),
+        ("1.+2", "cannot read '.\\+2'"),
+        ("1.5/3", "'/' is integer division; decimal operands go with"),
+        ("-2^2", "a power of a negative number is ambiguous"),
+        ("2^-1", "an exponent is a whole number"),
+        ("2^0.5", "an exponent is a whole number"),
+        ("0.5^1000*0.5^1000*0.5^1000*0.5^1000*0.5^1000", "more than 4000 decimal digits"),
         ("", "empty"),
         ("   ", "empty"),
         ("1++2", "'\\+' is followed by '\\+'"),

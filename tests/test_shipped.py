@@ -1,24 +1,41 @@
 """The shipped checkpoint solves what its card says, and docs list every model field."""
 
+import json
+import math
 import re
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from th1nker.cli import app
 from th1nker.models.config import ModelConfig, TRMConfig
+from th1nker.shipped import ShippedModel, shipped_models
 from th1nker.solve import pretrained_path
+from th1nker.tasks.notation import parse_problem
+from th1nker.tasks.scheme import load_scheme
 from th1nker.train.checkpoint import load_checkpoint
 from th1nker.train.evaluate import evaluate
 
 ROOT = Path(__file__).parents[1]
 
 
-def test_the_shipped_checkpoint_is_accurate_on_held_out_problems():
+def test_the_default_checkpoint_is_accurate_on_held_out_problems():
     config, model, _ = load_checkpoint(pretrained_path())
     result = evaluate(model, config.task, "test", 1000, 500, seed=7)
     assert result.accuracy >= 0.99, result.by["digits"]
     assert result.by["digits"]["10"][0] / result.by["digits"]["10"][1] >= 0.99
+
+
+@pytest.mark.parametrize("shipped", shipped_models(), ids=lambda m: m.name)
+def test_every_card_states_the_accuracy_its_checkpoint_has(shipped):
+    """500 fresh test problems (another evaluation seed than the run's) agree with the card
+    within three standard errors."""
+    config, model, _ = load_checkpoint(shipped.path)
+    n = 500
+    result = evaluate(model, config.task, "test", n, 250, seed=7)
+    p = shipped.test_accuracy
+    assert abs(result.accuracy - p) <= 3 * math.sqrt(p * (1 - p) / n) + 0.005, result.by
 
 
 def test_solve_works_right_after_install():
@@ -39,3 +56,48 @@ def test_recursion_docs_list_every_trm_field_with_its_default():
     for name, field in TRMConfig.model_fields.items():
         default = "trm" if name == "kind" else str(field.default)
         assert re.search(rf"\| `{name}` \| {re.escape(default)} \|", text), name
+
+
+def _model(name: str, overrides: list[str]) -> ShippedModel:
+    return ShippedModel(name, Path(name), name, "", 1.0, 0.0, load_scheme(None, overrides))
+
+
+def test_a_problem_goes_to_the_model_trained_on_it():
+    plain = _model("plain", [])  # a+b, a-b of non-negative 1..10-digit integers, base 10
+    signed = _model("signed", ["generators.0.negative=0.5", "generators.0.decimals=0.5"])
+    times = _model("times", ["generators.0.operations='*'", "generators.0.digits=[1,4]"])
+    cases = {  # problem: (fit of plain, signed, times)
+        "5+7": (2, 2, 0),
+        "12345678901+1": (1, 1, 0),  # its sizes lie outside: answered, not refused
+        "-5+-43": (0, 2, 0),
+        "1.25-4": (0, 2, 0),
+        "1234*5678": (0, 0, 2),
+        "12345*6": (0, 0, 1),
+        "3*-2": (0, 0, 0),
+        "1+2*3": (0, 0, 0),
+        "factor 360": (0, 0, 0),
+    }
+    for problem, fits in cases.items():
+        parsed, _ = parse_problem(problem)
+        assert tuple(m.fit(parsed, 10) for m in (plain, signed, times)) == fits, problem
+    assert plain.fit(parse_problem("ff+1", 16)[0], 16) == 0  # another base
+
+
+def test_models_lists_every_shipped_checkpoint_with_its_card():
+    result = CliRunner().invoke(app, ["models", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    shipped = {p.name for p in pretrained_path().parent.iterdir() if (p / "card.json").is_file()}
+    assert [r["name"] for r in rows] == [m.name for m in shipped_models()]
+    assert {r["name"] for r in rows} == shipped and "add_sub_10" in shipped
+    for row in rows:
+        assert row["command"].startswith("th1nker train") and 0 <= row["test_accuracy"] <= 1
+    table = CliRunner().invoke(app, ["models"], env={"COLUMNS": "200"})
+    assert all(name in table.stdout for name in shipped)
+
+
+def test_solve_refuses_what_no_shipped_model_answers_and_names_them():
+    result = CliRunner().invoke(app, ["solve", "factor 360", "1+1"])
+    assert result.exit_code == 2
+    assert "no shipped model answers factorize" in result.output and "add_sub_10" in result.output
+    assert "1+1 = 2  right" in result.output

@@ -3,11 +3,20 @@ independent step-by-step evaluation (tests/reference.py, on the decoded input to
 state is the answer, and trace lengths follow the stated rules."""
 
 import json
+import re
+from fractions import Fraction
 
 import pytest
 import torch
 from helpers import scheme
-from reference import long_multiplication, read_expression, read_state, reduction_states
+from reference import (
+    decimal_text,
+    long_multiplication,
+    read_expression,
+    read_state,
+    reduction_states,
+    signed_long_multiplication,
+)
 from typer.testing import CliRunner
 
 from th1nker.cli import app
@@ -30,8 +39,9 @@ def traced(generators: list[dict], bases=(10,), n=N, seed=0):
 def expected_states(record: dict) -> list[str]:
     expression, base, out_base = read_expression(record["input_ids"])
     operands = expression.split("*")
-    if len(operands) == 2 and all(o.isdigit() for o in operands):  # a product of two numbers
-        return [str(s) for s in long_multiplication(int(operands[0]), int(operands[1]), out_base)]
+    if len(operands) == 2 and all(re.fullmatch(r"-?\d+(\.\d+)?", o) for o in operands):
+        a, b = (Fraction(o) for o in operands)  # a product of two numbers
+        return [decimal_text(s) for s in signed_long_multiplication(a, b, out_base)]
     return reduction_states(expression)
 
 
@@ -44,8 +54,13 @@ def expected_states(record: dict) -> list[str]:
         ([{"type": "arithmetic", "operations": "+-*/%^", "operands": [1, 5], "digits": [1, 4]}],
          (3, 10, 36)),
         ([{"type": "arithmetic", "operations": "+-", "digits": [1, 12]}], (10,)),
+        ([{"type": "arithmetic", "operations": "+-*^", "operands": [2, 5], "digits": [1, 4],
+           "negative": 0.4, "decimals": 0.4, "decimal_places": [1, 3]}], (10, 20, 250)),
+        ([{"type": "arithmetic", "operations": "*", "digits": [1, 5], "negative": 0.5,
+           "decimals": 0.5}], (10, 100)),
     ],
-    ids=["expressions", "multiplication", "all-operators", "add-sub"],
+    ids=["expressions", "multiplication", "all-operators", "add-sub", "signed-decimal",
+         "signed-decimal-multiplication"],
 )  # fmt: skip
 def test_every_state_equals_a_step_by_step_evaluation(generators, bases):
     records, tensors = traced(generators, bases)
@@ -56,9 +71,10 @@ def test_every_state_equals_a_step_by_step_evaluation(generators, bases):
         assert record["trace"] == states  # the printed trace says the same
         assert record["trace_ids"][-1] == record["target_ids"]  # the last state is the answer
         n_ops = sum(c in "+-*/%^" for c in record["problem"])
+        n_ops -= len(re.findall(r"(?:^|(?<=[-+*/%^]))-", record["problem"]))  # signs
         if record["problem"].count("*") == 1 and n_ops == 1:
-            b = int(record["problem"].split("*")[1])
-            assert len(states) == len(long_multiplication(1, b, out_base))  # digits of b
+            b = Fraction(record["problem"].split("*")[1])
+            assert len(states) == len(signed_long_multiplication(1, b, out_base))  # digits of b
         else:
             assert len(states) == max(1, n_ops)  # one operator reduced per state
         assert int(tensors["trace_len"][i]) == len(states)

@@ -24,6 +24,7 @@ from th1nker.tasks.notation import NotationError, encode_problems
 from th1nker.tasks.numbers import MalformedNumber, decode_number, format_in_base
 from th1nker.tasks.scheme import TASKS
 from th1nker.tasks.stream import ProblemBatch
+from th1nker.tasks.vocab import OPERATOR_IDS, TOKEN_NAMES
 
 PRETRAINED = "add_sub_10"
 
@@ -57,10 +58,27 @@ def _written_in_base(task: str, tokens: list[int], out_base: int) -> str:
                 format_in_base(p, out_base) + (f"^{format_in_base(e, out_base)}" if e != 1 else "")
                 for p, e in factors
             )
-        value = decode_number(tokens, out_base)
-        return format_in_base(int(value), out_base) if value == int(value) else str(value)
+        return format_in_base(decode_number(tokens, out_base), out_base)
     except (MalformedNumber, KeyError, ValueError):
         return ""
+
+
+def state_text(tokens: list[int], out_base: int) -> str:
+    """A written state that is not an answer, such as `3+20-2` of a scratchpad, in decimal text:
+    its numbers and the operators between them ('' when it is not well formed)."""
+    parts, number = [], []
+    try:
+        for token in [*tokens, None]:
+            if token is not None and token not in OPERATOR_IDS.values():
+                number.append(token)
+                continue
+            parts.append(decimal(decode_number(number, out_base), 10))
+            number = []
+            if token is not None:
+                parts.append(TOKEN_NAMES[token])
+    except (MalformedNumber, ValueError):
+        return ""
+    return "".join(parts)
 
 
 def input_refusals(model_config: FamilyConfig, encoded: ProblemBatch) -> list[str | None]:
@@ -96,7 +114,14 @@ def solve(model: Family, problems: list[str], base: int = 10, trace: bool = Fals
     for i, problem in enumerate(problems):
         own_steps, verdict = int(steps[i]), verdicts[i]
         task, out_base = TASKS[int(batch["task"][i])], int(batch["out_base"][i])
-        history = [per_step[s][i].value for s in range(len(per_step))] if trace else None
+        history = (
+            [
+                per_step[s][i].value or state_text(answer_tokens(answers[s, i].tolist()), out_base)
+                for s in range(len(per_step))
+            ]
+            if trace
+            else None
+        )
         halts = [None if h.isnan() else float(h) for h in halt[:, i]] if trace else None
         solutions.append(
             Solution(

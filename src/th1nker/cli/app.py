@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -29,8 +28,6 @@ class OneLineErrors(typer.core.TyperGroup):
         except typer.TyperException as error:  # click's ClickException and its kin
             command = error.ctx.command_path if getattr(error, "ctx", None) else "th1nker"
             if message := error.format_message():  # none: the help was asked for by no args
-                if re.match(r"No such option: -\d", message):
-                    message += "; a problem that starts with '-' goes after --: solve -- -5+3"
                 errors.print(
                     f"[bold red]error:[/] {escape(message)} (see {command} --help)",
                     highlight=False,

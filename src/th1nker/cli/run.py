@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
@@ -19,6 +20,7 @@ from rich.table import Table
 from th1nker.cli.app import SchemeOption, app, console, errors, fail, load_scheme_or_fail
 from th1nker.config_files import ConfigError, read_text_file
 from th1nker.messages import shown
+from th1nker.shipped import route
 from th1nker.solve import input_refusals, pretrained_path, solve
 from th1nker.tasks.notation import NotationError, encode_problems
 from th1nker.train.checkpoint import load_checkpoint, load_checkpoint_config
@@ -163,6 +165,7 @@ class _Problem:
     where: str | None
     text: str
     error: str | None = None
+    model: Path | None = None  # the checkpoint that answers it
 
     def message(self) -> str:
         return self.error if self.where is None else f"{self.where}: {self.error}"
@@ -183,6 +186,19 @@ def _read_problems(arguments: list[str], file: Path | None) -> list[_Problem]:
     return problems
 
 
+def _looks_like_an_option(argument: str, base: int) -> bool:
+    """`--json`-like, or `-x`-like and not a problem (`-ff+1` is one in base 16)."""
+    if re.match(r"--[a-zA-Z]", argument):
+        return True
+    if not re.match(r"-[a-zA-Z]", argument):
+        return False
+    try:
+        encode_problems([argument], base)
+    except NotationError:
+        return True
+    return False
+
+
 def _refuse_unreadable(problems: list[_Problem], base: int) -> None:
     """Set `error` on every problem that cannot be read in plain notation."""
     for problem in problems:
@@ -192,20 +208,25 @@ def _refuse_unreadable(problems: list[_Problem], base: int) -> None:
             problem.error = str(error)
 
 
-def _refuse_too_long(problems: list[_Problem], base: int, checkpoint: Path | None) -> None:
-    """Set `error` on every readable problem longer than the checkpoint's model reads (from its
-    config alone: before the weights are loaded)."""
-    readable = [p for p in problems if p.error is None]
-    if not readable:
-        return
-    try:
-        config, _ = load_checkpoint_config(checkpoint or pretrained_path())
-    except ConfigError as error:
-        raise fail(str(error)) from None
-    encoded = encode_problems([p.text for p in readable], base)
-    for problem, refusal in zip(readable, input_refusals(config.model, encoded), strict=True):
-        if refusal is not None:
-            problem.error = f"{shown(problem.text)}: {refusal}"
+def _assign_models(problems: list[_Problem], base: int, checkpoint: Path | None) -> None:
+    """Set `model` on every readable problem: `checkpoint`, or the shipped model that answers
+    it (`th1nker.shipped.route`); set `error` where none can or where the problem is longer than
+    its model reads (from the config alone: before any weights are loaded)."""
+    for problem in (p for p in problems if p.error is None):
+        try:
+            problem.model = checkpoint or route(problem.text, base).path
+        except NotationError as error:
+            problem.error = str(error)
+    for model in {p.model for p in problems if p.error is None}:
+        mine = [p for p in problems if p.error is None and p.model == model]
+        try:
+            config, _ = load_checkpoint_config(model)
+        except ConfigError as error:
+            raise fail(str(error)) from None
+        encoded = encode_problems([p.text for p in mine], base)
+        for problem, refusal in zip(mine, input_refusals(config.model, encoded), strict=True):
+            if refusal is not None:
+                problem.error = f"{shown(problem.text)}: {refusal}"
 
 
 def _chunks(items: list, size: int) -> Iterable[list]:
@@ -213,7 +234,7 @@ def _chunks(items: list, size: int) -> Iterable[list]:
         yield items[start : start + size]
 
 
-@app.command("solve")
+@app.command("solve", context_settings={"ignore_unknown_options": True})
 def solve_command(
     problems: Annotated[
         list[str] | None, typer.Argument(help="e.g. '123+456*7' 'factor 360' '255 to base 16'")
@@ -225,7 +246,8 @@ def solve_command(
         int, typer.Option(min=2, max=36, help="Base the numbers are written in (2..36)")
     ] = 10,
     checkpoint: Annotated[
-        Path | None, typer.Option(help="Run or checkpoint (default: the shipped model)")
+        Path | None,
+        typer.Option(help="Run or checkpoint (default: per problem, the shipped model for it)"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per problem")] = False,
     trace: Annotated[bool, typer.Option(help="Show the answer after every thinking step")] = False,
@@ -234,20 +256,25 @@ def solve_command(
 
     Every readable problem is answered; each bad one is reported with its line (an error object
     with --json), and the exit code is 2 if any was bad."""
+    if unknown := [p for p in problems or [] if _looks_like_an_option(p, base)]:
+        raise fail(  # problems may start with '-' (-5+3), so click passes unknown options on
+            f"no such option: {unknown[0]} (options: --file, --base, --checkpoint, --json, "
+            "--trace; see th1nker solve --help)"
+        )
     todo = _read_problems(list(problems or []), file)
     if not todo and file is not None:
         raise fail(f"--file {file} holds no problems (every line is blank)")
     if not todo:
         raise fail("give problems as arguments or with --file, e.g. th1nker solve 12+34")
     _refuse_unreadable(todo, base)
-    _refuse_too_long(todo, base, checkpoint)
+    _assign_models(todo, base, checkpoint)
     good = [p for p in todo if p.error is None]
     solutions = {}
-    if good:
-        _, model, _ = _load(checkpoint)
-        with _progress("solve") as progress:
-            bar = progress.add_task("solve", total=len(good))
-            for chunk in _chunks(good, SOLVE_BATCH):
+    with _progress("solve") as progress:
+        bar = progress.add_task("solve", total=len(good))
+        for path in dict.fromkeys(p.model for p in good):  # each model once, in problem order
+            _, model, _ = _load(path)
+            for chunk in _chunks([p for p in good if p.model == path], SOLVE_BATCH):
                 texts = [p.text for p in chunk]
                 for problem, solution in zip(chunk, solve(model, texts, base, trace), strict=True):
                     solutions[id(problem)] = solution
@@ -260,7 +287,7 @@ def solve_command(
             else:
                 errors.print(f"[bold red]error:[/] {escape(problem.message())}", highlight=False)
             continue
-        _print_solution(solutions[id(problem)], as_json, trace)
+        _print_solution(solutions[id(problem)], as_json, trace, problem.model, checkpoint)
     bad = len(todo) - len(good)
     if bad and as_json:
         raise fail(
@@ -270,9 +297,11 @@ def solve_command(
         raise typer.Exit(code=2)
 
 
-def _print_solution(solution, as_json: bool, trace: bool) -> None:
+def _print_solution(solution, as_json: bool, trace: bool, model: Path, checkpoint) -> None:
+    """One solution; without --checkpoint it names the shipped model that gave it."""
+    shipped = "" if checkpoint else model.name
     if as_json:
-        record = dataclasses.asdict(solution)
+        record = dataclasses.asdict(solution) | ({"model": shipped} if shipped else {})
         if not trace:
             record.pop("trace")
             record.pop("halt")
@@ -284,7 +313,9 @@ def _print_solution(solution, as_json: bool, trace: bool) -> None:
     if solution.out_base != 10 and solution.answer:
         answer += f" [dim](decimal {escape(solution.answer)})[/]"
     console.print(
-        f"{escape(solution.problem)} = [bold]{answer}[/]  {mark}  [dim]{solution.steps} steps[/]",
+        f"{escape(solution.problem)} = [bold]{answer}[/]  {mark}  [dim]{solution.steps} steps"
+        + (f", {shipped}" if shipped else "")
+        + "[/]",
         highlight=False,
     )
     for step, answer in enumerate(solution.trace or [], start=1):

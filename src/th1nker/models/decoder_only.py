@@ -76,6 +76,30 @@ def answer_after_scratchpad(
     return answer, separators.sum(dim=1) + 1
 
 
+def scratchpad_states(
+    written: Int[Tensor, "batch seq"], max_answer: int
+) -> Int[Tensor, "states batch answer"]:
+    """Every state a scratchpad wrote (`s1 = s2 = ... = answer eos`), each ending with eos and
+    pad-filled to `max_answer`; a row with fewer states repeats its last one (its answer)."""
+    rows = []
+    for row in written.tolist():
+        row = row[: row.index(EOS)] if EOS in row else row
+        states, state = [], []
+        for token in row:
+            if token == EQUALS:
+                states.append(state)
+                state = []
+            else:
+                state.append(token)
+        rows.append([(s + [EOS])[:max_answer] for s in [*states, state]])
+    out = torch.full((max(map(len, rows)), len(rows), max_answer), PAD, dtype=torch.long)
+    for i, states in enumerate(rows):
+        for k in range(out.shape[0]):
+            state = states[min(k, len(states) - 1)]
+            out[k, i, : len(state)] = torch.tensor(state)
+    return out.to(written.device)
+
+
 @register_family
 class DecoderOnly(Family):
     config_class = DecoderConfig
@@ -134,7 +158,8 @@ class DecoderOnly(Family):
     ) -> Generated:
         """Greedy decoding with a key/value cache until every row wrote eos (or `max_answer`
         tokens, `max_scratchpad` with a scratchpad). `steps` is ignored (one pass, no thinking
-        steps); `Generated.steps` counts the states written (1 without a scratchpad)."""
+        steps); `Generated.steps` counts the states written (1 without a scratchpad), and with
+        `trace` and a scratchpad `answers` holds every state written (`scratchpad_states`)."""
         tokens, valid = self.prompt(input_ids, input_mask)
         n, zero = len(tokens), torch.zeros(len(tokens), dtype=torch.long, device=tokens.device)
         cache = KVCache()
@@ -161,8 +186,10 @@ class DecoderOnly(Family):
         else:
             answer = nn.functional.pad(out, (0, max_answer - out.shape[1]), value=PAD)
             answer, states = pad_after_eos(answer[:, :max_answer]), torch.ones_like(zero)
-        halt = torch.full((1, n), float("nan"), device=tokens.device)
-        return Generated(answers=answer[None], steps=states, halt=halt)
+        answers = scratchpad_states(out, max_answer) if trace and self.config.scratchpad else None
+        answers = answer[None] if answers is None else answers
+        halt = torch.full((len(answers), n), float("nan"), device=tokens.device)
+        return Generated(answers=answers, steps=states, halt=halt)
 
     # --- the sequence --------------------------------------------------------------------------
 

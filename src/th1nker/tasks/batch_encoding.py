@@ -5,15 +5,18 @@ holds `lengths[i]` valid tokens on the left, the rest padding. `concat_segments`
 by row without Python loops over rows, so the cost of a batch is a few numpy calls per segment.
 
 Values may be int64 arrays or object arrays of Python ints (any size); digits are extracted in
-int64 chunks either way. `th1nker.tasks.numbers` is the one-value reference for the same encoding.
+int64 chunks either way. `th1nker.tasks.numbers` is the one-value reference for the same encoding
+(and encodes the rows that hold fractions: decimal operands are rare enough to go row by row).
 """
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 from jaxtyping import Bool, Int, Shaped, UInt64
 
-from th1nker.tasks.numbers import MAX_BASE, MIN_BASE
+from th1nker.tasks.numbers import MAX_BASE, MIN_BASE, encode_number
 from th1nker.tasks.vocab import NEG, PAD
 
 Tokens = Int[np.ndarray, "n _"]  # width varies from segment to segment
@@ -90,6 +93,19 @@ def encode_ints(values: Shaped[np.ndarray, " n"], base: Int[np.ndarray, " n"]) -
     if not negative.any():
         return digits, lengths
     return concat_segments([constant_segment([NEG], negative), (digits, lengths)])
+
+
+def encode_values(values: Shaped[np.ndarray, " n"], base: Int[np.ndarray, " n"]) -> Segment:
+    """Integers or terminating fractions (`Fraction`, object arrays) as number tokens."""
+    fractional = np.array([isinstance(v, Fraction) and v.denominator != 1 for v in values], bool)
+    if not fractional.any():
+        return encode_ints(values, base)  # whole Fractions encode like ints
+    rows = [encode_number(v, int(b)) for v, b in zip(values, base, strict=True)]
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    tokens = np.full((len(rows), int(lengths.max())), PAD, dtype=np.int64)
+    for i, row in enumerate(rows):
+        tokens[i, : len(row)] = row
+    return tokens, lengths
 
 
 def constant_segment(tokens: list[int], present: Bool[np.ndarray, " n"]) -> Segment:

@@ -1,6 +1,7 @@
 """Problems written in plain notation, as people type them, turned into task-language batches.
 
     123+456*7          arithmetic (operators + - * / % ^, standard precedence, no parentheses)
+    -5+-43, 1.25*4     signed and decimal operands (a '-' where a number is due is its sign)
     factor 360         factorization (also `factorise`, `factorize`)
     255 to base 16     base conversion (the target base is written in decimal)
 
@@ -14,12 +15,19 @@ from __future__ import annotations
 
 import math
 import re
+from fractions import Fraction
 
 import numpy as np
 
 from th1nker.messages import shown
 from th1nker.tasks.generators import Problems
-from th1nker.tasks.generators.arithmetic import ArithmeticProblems, evaluate, power_factors
+from th1nker.tasks.generators.arithmetic import (
+    ArithmeticProblems,
+    Number,
+    evaluate,
+    power_factors,
+    whole_as_int,
+)
 from th1nker.tasks.generators.base_convert import BaseConvertProblems
 from th1nker.tasks.generators.factorize import FactorizeProblems
 from th1nker.tasks.numbers import ALPHANUMERIC, MAX_BASE, MAX_NUMBER_DIGITS, MIN_BASE
@@ -33,10 +41,11 @@ MAX_OPERANDS = 64  # as in task schemes
 _FACTOR = re.compile(r"^\s*factori[sz]e?\s+(\S+)\s*$|^\s*factor\s+(\S+)\s*$", re.IGNORECASE)
 _CONVERT = re.compile(r"^\s*(\S+)\s+to\s+base\s+(\S+)\s*$", re.IGNORECASE)
 _TOO_LARGE = (
-    f"the result has more than {MAX_NUMBER_DIGITS} decimal digits (the most a number may have)"
+    f"the result has more than {MAX_NUMBER_DIGITS} decimal digits, decimal places included (the "
+    "most a number may have)"
 )
 _FORMS = "forms: 'a+b*c', 'factor n', 'n to base b'"
-_TOKEN = re.compile(r"\s*(?:([0-9a-zA-Z]+)|([-+*/%^]))")
+_TOKEN = re.compile(r"\s*(?:([0-9a-zA-Z]+(?:\.[0-9a-zA-Z]+)?)|([-+*/%^]))")
 
 
 class NotationError(ValueError):
@@ -58,14 +67,39 @@ def parse_int(text: str, base: int, problem: str) -> int:
     return int(text, base)
 
 
+def parse_number(text: str, base: int, problem: str) -> int | Fraction:
+    """A signed integer or decimal (`-1.25`) in `base`: an int when it is whole."""
+    body = text.removeprefix("-")
+    whole, point, fraction = body.partition(".")
+    allowed = ALPHANUMERIC[:base]
+    if not whole or (point and not fraction) or set((whole + fraction).lower()) - set(allowed):
+        raise NotationError(
+            f"{shown(problem)}: {shown(text)} is not a number in base {base} (digits: "
+            f"{allowed}, optionally a sign '-' and a point '.')"
+        )
+    value = parse_int(whole, base, problem)
+    if fraction:
+        value += Fraction(parse_int(fraction, base, problem), base ** len(fraction))
+    return whole_as_int(-value if body != text else value)
+
+
 def _decimal_digits_bound(bits: int) -> int:
     """Most decimal digits a number of `bits` bits can have."""
     return math.floor(bits * math.log10(2)) + 1
 
 
-def _result_bits_bound(values: list[int], ops: list[str]) -> int:
+def _decimal_places(denominator: int) -> int:
+    """Digits after the point of a decimal with this (reduced) denominator, 2**a * 5**b."""
+    twos = (denominator & -denominator).bit_length() - 1
+    rest, fives = denominator >> twos, 0
+    while rest % 5 == 0:
+        rest, fives = rest // 5, fives + 1
+    return max(twos, fives)
+
+
+def _result_bits_bound(values: list[Number], ops: list[str]) -> int:
     """An upper bound on the bits of the expression's value, found without evaluating it."""
-    bits = [max(1, v.bit_length()) for v in values]
+    bits = [max(1, abs(Fraction(v).numerator).bit_length()) for v in values]  # >= bits of |v|
     widest = term = bits[0]
     for k, op in enumerate(ops):
         if op == "^":  # operand k is the power's base, operand k + 1 its exponent
@@ -100,28 +134,71 @@ def _arithmetic(problem: str, base: int) -> ArithmeticProblems:
             )
         pieces.append(match.group(1) or match.group(2))
         position = match.end()
+    pieces = _join_signs(problem, pieces)
     _check_alternation(problem, pieces)
     numbers, ops = pieces[0::2], pieces[1::2]
     if len(numbers) > MAX_OPERANDS:
         raise NotationError(f"{shown(problem)}: {len(numbers)} operands; at most {MAX_OPERANDS}")
-    values = [parse_int(n, base, problem) for n in numbers]
+    values = [parse_number(n, base, problem) for n in numbers]
+    has_decimals = any(isinstance(v, Fraction) for v in values)
     for k, op in enumerate(ops):
         if op == "^" and k > 0 and ops[k - 1] == "^":
             raise NotationError(f"{shown(problem)}: a^b^c is not part of the task language")
+        if op in "/%" and has_decimals:
+            raise NotationError(
+                f"{shown(problem)}: '{op}' is integer division; decimal operands go with + - * ^"
+            )
         if op in "/%" and values[k + 1] == 0:
             raise NotationError(f"{shown(problem)}: division by zero")
+        if op == "^" and not (isinstance(values[k + 1], int) and values[k + 1] >= 0):
+            raise NotationError(
+                f"{shown(problem)}: an exponent is a whole number 0..{MAX_EXPONENT}, got "
+                f"{shown(numbers[k + 1])}"
+            )
         if op == "^" and values[k + 1] > MAX_EXPONENT:
             raise NotationError(f"{shown(problem)}: exponents go up to {MAX_EXPONENT}")
+        if op == "^" and values[k] < 0:
+            raise NotationError(
+                f"{shown(problem)}: {shown(numbers[k])}^...: a power of a negative number is "
+                f"ambiguous (is -2^2 4 or -4?); write 0-2^2 for -(2^2)"
+            )
     if _decimal_digits_bound(_result_bits_bound(values, ops)) > 2 * MAX_NUMBER_DIGITS:
         raise NotationError(f"{shown(problem)}: {_TOO_LARGE}")  # refused before computing it
     operands = np.array([values], dtype=object)
     op_ids = np.array([[OPERATOR_IDS[op] for op in ops]], dtype=np.int64).reshape(1, len(ops))
     _check_exact_divisions(problem, power_factors(operands, op_ids)[0], ops)
     n_operands = np.array([len(values)])
-    result = evaluate(operands, op_ids, n_operands)
-    if abs(result[0]) >= 10**MAX_NUMBER_DIGITS:
+    result = np.array([whole_as_int(v) for v in evaluate(operands, op_ids, n_operands)], object)
+    value = Fraction(result[0])
+    whole = abs(value.numerator) // value.denominator
+    if whole >= 10**MAX_NUMBER_DIGITS or (
+        value.denominator > 1
+        and _decimal_digits_bound(whole.bit_length()) + _decimal_places(value.denominator)
+        > MAX_NUMBER_DIGITS
+    ):
         raise NotationError(f"{shown(problem)}: {_TOO_LARGE}")
     return ArithmeticProblems(operands, op_ids, n_operands, result)
+
+
+def _join_signs(problem: str, pieces: list[str]) -> list[str]:
+    """Pieces with each sign joined to its number: a '-' where a number is due (at the start or
+    after an operator) is the number's sign (`3*-2`, `-5+-43`, `4--1`)."""
+    joined, sign = [], ""
+    for piece in pieces:
+        number_due = not joined or joined[-1] in OPERATOR_IDS
+        if number_due and piece == "-" and not sign:
+            sign = "-"
+            continue
+        if sign and piece in OPERATOR_IDS:
+            raise NotationError(
+                f"{shown(problem)}: the sign '-' is followed by {piece!r}; a number must follow "
+                "it (one sign per number)"
+            )
+        joined.append(sign + piece)
+        sign = ""
+    if sign:
+        raise NotationError(f"{shown(problem)}: it ends with '-'; a number must follow it")
+    return joined
 
 
 def _check_alternation(problem: str, pieces: list[str]) -> None:
@@ -132,9 +209,7 @@ def _check_alternation(problem: str, pieces: list[str]) -> None:
     for k, piece in enumerate(pieces):
         is_operator = piece in OPERATOR_IDS
         if k % 2 == 0 and is_operator:
-            if k == 0 and piece == "-":
-                reason = "operands are non-negative numbers (write 0-5, not -5)"
-            elif k == 0:
+            if k == 0:
                 reason = f"it starts with {piece!r}; a problem starts with a number"
             else:
                 reason = (

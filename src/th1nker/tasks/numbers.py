@@ -132,15 +132,22 @@ def decode_number(tokens: Sequence[int], base: int) -> int | Fraction:
     return -value if negative else value
 
 
-def format_in_base(value: int, base: int) -> str:
-    """A person-readable integer in `base`, most significant digit first.
+def format_in_base(value: int | Fraction, base: int) -> str:
+    """A person-readable number in `base`, most significant digit first; a terminating fraction
+    gets its fractional digits after '.' (`format_in_base(Fraction(-5, 4), 10)` is '-1.25').
 
     Bases up to 36 use 0-9a-z; larger bases write each digit in decimal, separated by ':'
     (base 256 value 258 is '1:2').
     """
-    check_base(base)
-    digits = _integer_digits_lsd_first(abs(value), base)[::-1]
-    sign = "-" if value < 0 else ""
+    tokens = encode_number(value, base)
+    negative = tokens[:1] == [NEG]
+    body = tokens[1:] if negative else tokens
+    point = body.index(POINT) if POINT in body else len(body)
+    integer, fraction = body[:point][::-1], body[point + 1 :]
     if base <= len(ALPHANUMERIC):
-        return sign + "".join(ALPHANUMERIC[d] for d in digits)
-    return sign + ":".join(str(d) for d in digits)
+        text = "".join(ALPHANUMERIC[d] for d in integer)
+        text += "." + "".join(ALPHANUMERIC[d] for d in fraction) if fraction else ""
+    else:
+        text = ":".join(str(d) for d in integer)
+        text += "." + ":".join(str(d) for d in fraction) if fraction else ""
+    return ("-" if negative else "") + text

@@ -129,6 +129,11 @@ class ArithmeticSpec(_GeneratorSpec):
     digits: Range = (1, 10)
     max_number: int | None = Field(default=None, ge=1, lt=10**MAX_DIGITS)
     max_exponent: int = Field(default=3, ge=0, le=16)
+    negative: float = Field(0.0, ge=0, le=1, description="share of operands drawn negative")
+    decimals: float = Field(
+        0.0, ge=0, le=1, description="share of operands drawn as terminating decimals"
+    )
+    decimal_places: Range = Field((1, 2), description="digits after the point of a decimal")
 
     @model_validator(mode="before")
     @classmethod
@@ -139,6 +144,12 @@ class ArithmeticSpec(_GeneratorSpec):
     def _check_ranges(self):
         _check_within("operands", self.operands, 1, 64)
         _check_within("digits", self.digits, 1, MAX_DIGITS)
+        _check_within("decimal_places", self.decimal_places, 1, 20)
+        if self.decimals and set(self.operations) & set("/%"):
+            raise ValueError(
+                f"decimals {self.decimals} goes with operations from '+-*^' only (got "
+                f"{self.operations!r}: '/' and '%' are integer division)"
+            )
         if self.operations == "^" and self.operands[1] > 2:
             raise ValueError("operations '^' alone allows at most 2 operands (no a^b^c)")
         if (longest := self.result_digits_bound()) > MAX_NUMBER_DIGITS:
@@ -161,7 +172,16 @@ class ArithmeticSpec(_GeneratorSpec):
 
     def draw(self, rng, n):
         return sample_arithmetic(
-            rng, n, self.operands, self.operations, self.digits, self.max_number, self.max_exponent
+            rng,
+            n,
+            self.operands,
+            self.operations,
+            self.digits,
+            self.max_number,
+            self.max_exponent,
+            self.negative,
+            self.decimals,
+            self.decimal_places,
         )
 
 
@@ -434,6 +454,20 @@ class TaskScheme(_Strict):
         """This scheme with `generators` (validated) and no curriculum."""
         data = {**self.model_dump(), "generators": generators, "curriculum": None}
         return TaskScheme.model_validate(data)
+
+    @model_validator(mode="after")
+    def _check_decimal_bases(self):
+        if not any(getattr(spec, "decimals", 0) for spec in self.generators):
+            return self
+        bases = set(self.bases.values)
+        if self.output_base != "input":
+            bases |= set(self.output_base.values)
+        if odd := sorted(b for b in bases if b % 10):
+            raise ValueError(
+                f"decimal operands need bases divisible by 10 (where 1/10 has a finite "
+                f"expansion); bases {odd} are not"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_lengths(self):

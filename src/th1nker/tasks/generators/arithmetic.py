@@ -2,8 +2,10 @@
 
 An expression joins `operands` operands by operators drawn uniformly from the configured set:
 `^` binds first (the operand after it is a small exponent 0..max_exponent), then `* / %` from left
-to right, then `+ -`. Operands are non-negative; results may be negative. Three rules keep every
-expression well defined (docs/task-language.md):
+to right, then `+ -`. Results may be negative. Operands are non-negative integers unless the
+scheme asks for a share of negative operands (`negative`) or of terminating decimals (`decimals`:
+an integer of the drawn digit count divided by 10**places, so 123 with 2 places is 1.23; it is
+stored as a `Fraction`). Three rules keep every expression well defined (docs/task-language.md):
 
 - no `^` right after an exponent (`a^b^c` is never drawn; the operator is redrawn);
 - `/` and `%` never divide by zero (their operands are drawn from 1 up);
@@ -15,11 +17,12 @@ expression well defined (docs/task-language.md):
 from __future__ import annotations
 
 import dataclasses
+from fractions import Fraction
 
 import numpy as np
 from jaxtyping import Int, Shaped
 
-from th1nker.tasks.batch_encoding import concat_segments, constant_segment, encode_ints
+from th1nker.tasks.batch_encoding import concat_segments, constant_segment, encode_values
 from th1nker.tasks.generators.base import (
     Encoded,
     Formatter,
@@ -32,12 +35,14 @@ from th1nker.tasks.sampling import decimal_digits, sample_numbers
 from th1nker.tasks.vocab import EOS, EQUALS, OPERATOR_IDS, PAD, TOKEN_NAMES
 
 _PLUS, _MINUS, _MUL, _DIV, _MOD, _POW = (OPERATOR_IDS[op] for op in "+-*/%^")
+Number = int | Fraction  # an operand or a value: an integer or a terminating decimal
 
 
 @dataclasses.dataclass(frozen=True)
 class ArithmeticProblems(Problems):
-    """operands [n, S] (Python ints, 0 in unused slots), ops [n, S-1] (operator token ids, pad in
-    unused slots; ops[:, k-1] joins operands k-1 and k), n_operands [n], result [n]."""
+    """operands [n, S] (Python ints or Fractions, 0 in unused slots), ops [n, S-1] (operator
+    token ids, pad in unused slots; ops[:, k-1] joins operands k-1 and k), n_operands [n],
+    result [n] (an int where the value is whole)."""
 
     task = "arithmetic"
     operands: Shaped[np.ndarray, "n slots"]
@@ -47,7 +52,7 @@ class ArithmeticProblems(Problems):
 
     def difficulty(self):
         is_exponent = np.concatenate([np.zeros((len(self), 1), bool), self.ops == _POW], axis=1)
-        digits = np.where(is_exponent, 0, decimal_digits(self.operands))
+        digits = np.where(is_exponent, 0, decimal_digits(written_digits(self.operands)))
         return digits.max(axis=1), self.n_operands
 
     def encode(self, base, out_base) -> Encoded:
@@ -57,18 +62,18 @@ class ArithmeticProblems(Problems):
             active = k < self.n_operands
             if k > 0:
                 segments.append((self.ops[:, k - 1 : k], active.astype(np.int64)))
-            tokens, lengths = encode_ints(self.operands[:, k], base)
+            tokens, lengths = encode_values(self.operands[:, k], base)
             segments.append((tokens, np.where(active, lengths, 0)))
         segments += output_base_suffix(base, out_base)
         segments.append(constant_segment([EQUALS], np.ones(n, dtype=bool)))
         inputs = concat_segments(segments)
         return Encoded(*inputs, *number_target(self.result, out_base))
 
-    def states(self, row: int, base: int) -> list[tuple[list[int], list[int]]]:
+    def states(self, row: int, base: int) -> list[tuple[list[Number], list[int]]]:
         """The trace of one row in `base` (values, operator ids per state): long multiplication
         for a product of two numbers, reductions in precedence order otherwise."""
         n = int(self.n_operands[row])
-        values = [int(v) for v in self.operands[row, :n]]
+        values = list(self.operands[row, :n])
         ops = [int(op) for op in self.ops[row, : n - 1]]
         if ops == [_MUL]:
             return [([v], []) for v in long_multiplication_states(*values, base)]
@@ -79,7 +84,7 @@ class ArithmeticProblems(Problems):
         # every number of every state encoded in one call, then laid out state by state
         values = [v for row in states for state_values, _ in row for v in state_values]
         bases = [int(out_base[i]) for i, row in enumerate(states) for vs, _ in row for _ in vs]
-        digits, lengths = encode_ints(np.array(values, dtype=object), np.array(bases))
+        digits, lengths = encode_values(np.array(values, dtype=object), np.array(bases))
         numbers = iter(digits[k, : lengths[k]].tolist() for k in range(len(values)))
         traces = []
         for row in states:
@@ -103,17 +108,14 @@ class ArithmeticProblems(Problems):
     def describe(self, fmt: Formatter, base, out_base):
         texts = []
         for i in range(len(self)):
-            parts = [fmt(int(self.operands[i, 0]), int(base[i]))]
-            for k in range(1, int(self.n_operands[i])):
-                parts += [
-                    TOKEN_NAMES[int(self.ops[i, k - 1])],
-                    fmt(int(self.operands[i, k]), int(base[i])),
-                ]
-            texts.append(("".join(parts), fmt(int(self.result[i]), int(out_base[i]))))
+            n = int(self.n_operands[i])
+            ops = [int(op) for op in self.ops[i, : n - 1]]
+            text = _expression_text(list(self.operands[i, :n]), ops, fmt, int(base[i]))
+            texts.append((text, fmt(self.result[i], int(out_base[i]))))
         return texts
 
 
-def _apply(op: int, a: int, b: int) -> int:
+def _apply(op: int, a: Number, b: Number) -> Number:
     if op == _PLUS:
         return a + b
     if op == _MINUS:
@@ -130,7 +132,7 @@ def _apply(op: int, a: int, b: int) -> int:
 _LEVELS = ((_POW,), (_MUL, _DIV, _MOD), (_PLUS, _MINUS))  # reduced in this order
 
 
-def reduction_states(values: list[int], ops: list[int]) -> list[tuple[list[int], list[int]]]:
+def reduction_states(values: list[Number], ops: list[int]) -> list[tuple[list[Number], list[int]]]:
     """The expression after each reduction, in precedence order: `^`, then `* / %` left to
     right, then `+ -` left to right (3+4*5-2 -> 3+20-2 -> 23-2 -> 21). A product of exactly two
     numbers is long multiplication instead: see `long_multiplication_states`. States are (values,
@@ -149,15 +151,41 @@ def reduction_states(values: list[int], ops: list[int]) -> list[tuple[list[int],
     return states or [(values, ops)]
 
 
-def long_multiplication_states(a: int, b: int, base: int) -> list[int]:
+def long_multiplication_states(a: Number, b: Number, base: int) -> list[Number]:
     """Long multiplication of a by b in `base`: the running sum after each digit of b, least
-    significant first (47*12 in base 10 -> 94, 564); the last is a*b."""
+    significant first (47*12 in base 10 -> 94, 564); the last is a*b. Signs and decimal points
+    are set on every state: b is written as the integer |b| * scale (scale: the power of `base`
+    that makes it whole) and each running sum is sign * |a| * (|b| * scale mod place) / scale."""
+    scale = _whole_scale(b, base)
+    digits, unit = int(abs(b) * scale), (-abs(a) if (a < 0) != (b < 0) else abs(a))
     states, place = [], 1
     while True:
         place *= base
-        states.append(a * (b % place))
-        if b < place:
+        states.append(whole_as_int(Fraction(unit) * (digits % place) / scale))
+        if digits < place:
             return states
+
+
+def whole_as_int(value):
+    """A Fraction with denominator 1 as a Python int; anything else unchanged."""
+    return int(value) if isinstance(value, Fraction) and value.denominator == 1 else value
+
+
+def written_digits(values: Shaped[np.ndarray, "*shape"]) -> Shaped[np.ndarray, "*shape"]:
+    """The decimal digits each value is written with, as an integer: |x| itself for integers,
+    |x| * 10**places for decimals (1.25 -> 125), so `decimal_digits` counts all of them."""
+    if not any(isinstance(v, Fraction) for v in values.flat):
+        return values
+    scaled = [int(abs(v) * _whole_scale(v, 10)) for v in values.flat]
+    return np.array(scaled, dtype=object).reshape(values.shape)
+
+
+def _whole_scale(value, base: int) -> int:
+    """The least power of `base` that makes `value` whole (1 for integers)."""
+    scale = 1
+    while isinstance(value, Fraction) and (value * scale).denominator != 1:
+        scale *= base
+    return scale
 
 
 def _draw_operators(rng, n: int, slots: int, operations: str) -> Int[np.ndarray, "n joins"]:
@@ -234,8 +262,15 @@ def sample_arithmetic(
     digits: tuple[int, int],
     max_number: int | None,
     max_exponent: int,
+    negative: float = 0.0,
+    decimals: float = 0.0,
+    decimal_places: tuple[int, int] = (1, 2),
 ) -> ArithmeticProblems:
-    """`n` expressions with a uniform operand count in `operands` (see the module docstring)."""
+    """`n` expressions with a uniform operand count in `operands` (see the module docstring).
+
+    `negative`, `decimals`: the share of operands drawn negative / as decimals with a uniform
+    count of places in `decimal_places` (exponents never; power bases are never negative, so
+    that -2^2 means one thing). Decimals go with `+ - * ^` only (the scheme checks)."""
     slots = operands[1]
     n_operands = rng.integers(operands[0], operands[1], size=n, endpoint=True)
     ops = _draw_operators(rng, n, slots, operations) if slots > 1 else np.zeros((n, 0), np.int64)
@@ -254,16 +289,30 @@ def sample_arithmetic(
         if (exponent := joined_by[:, k] == _POW).any():
             powers = rng.integers(0, max_exponent, size=n, endpoint=True).astype(object)
             column = np.where(exponent, powers, column)
+        plain = ~exponent
+        if decimals:
+            places = rng.integers(*decimal_places, size=n, endpoint=True)
+            chosen = np.flatnonzero((rng.random(n) < decimals) & plain)
+            column[chosen] = [
+                whole_as_int(Fraction(column[i], 10 ** int(places[i]))) for i in chosen
+            ]
+        if negative:
+            power_base = ops[:, k] == _POW if k < slots - 1 else np.zeros(n, bool)
+            flip = (rng.random(n) < negative) & plain & ~power_base
+            column = np.where(flip, -column, column)
         operands[:, k] = column
     operands[inactive] = 0
     factors = power_factors(operands, ops)
     for k in range(1, slots):
         rows = np.flatnonzero(anchors[:, k - 1] >= 0)
         operands[rows, anchors[rows, k - 1]] *= factors[rows, k]
-    return ArithmeticProblems(operands, ops, n_operands, evaluate(operands, ops, n_operands))
+    result = evaluate(operands, ops, n_operands)
+    if decimals:
+        result = np.array([whole_as_int(v) for v in result], dtype=object)
+    return ArithmeticProblems(operands, ops, n_operands, result)
 
 
-def _expression_text(values: list[int], ops: list[int], fmt: Formatter, base: int) -> str:
+def _expression_text(values: list[Number], ops: list[int], fmt: Formatter, base: int) -> str:
     parts = [fmt(values[0], base)]
     for op, value in zip(ops, values[1:], strict=True):
         parts += [TOKEN_NAMES[op], fmt(value, base)]

@@ -11,15 +11,17 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import Callable
+from fractions import Fraction
 from typing import ClassVar
 
 import numpy as np
 from jaxtyping import Int
 
-from th1nker.tasks.batch_encoding import Segment, concat_segments, constant_segment, encode_ints
+from th1nker.tasks.batch_encoding import Segment, concat_segments, constant_segment, encode_values
+from th1nker.tasks.numbers import format_in_base
 from th1nker.tasks.vocab import BASE, EOS, N_DIGITS, OUTPUT_BASE
 
-Formatter = Callable[[int, int], str]  # (value, base) -> text
+Formatter = Callable[[int | Fraction, int], str]  # (value, base) -> text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,9 +94,9 @@ class Problems(abc.ABC):
         return [[answer] for _, answer in self.describe(fmt, out_base, out_base)]
 
 
-def decimal(value: int, base: int) -> str:
-    """The `Formatter` for plain decimal text."""
-    return str(value)
+def decimal(value: int | Fraction, base: int) -> str:
+    """The `Formatter` for plain decimal text (a fraction with its decimal digits: -1.25)."""
+    return format_in_base(value, 10) if isinstance(value, Fraction) else str(value)
 
 
 def base_segment(base: Int[np.ndarray, " n"], present=None) -> Segment:
@@ -113,5 +115,5 @@ def output_base_suffix(base, out_base) -> list[Segment]:
 
 def number_target(values, out_base) -> Segment:
     """The target segment of a numeric answer: the number in `out_base`, then `eos`."""
-    number = encode_ints(values, out_base)
+    number = encode_values(values, out_base)
     return concat_segments([number, constant_segment([EOS], np.ones(len(values), dtype=bool))])

@@ -1,0 +1,116 @@
+"""The checkpoints shipped with the package, what each one covers, and which one a problem goes to.
+
+Each directory under `th1nker/pretrained/` holds a checkpoint (`model.safetensors`, `config.yaml`,
+`checksums.json`), `card.md` for people and `card.json` for tools: the one-line summary, the
+command that trained it and the accuracies its run measured (written by
+`benchmarks/ship_checkpoint.py`).
+
+`th1nker solve` without `--checkpoint` sends every problem to the first model of `PREFERENCE`
+that covers it: the task, operators, operand count, digit count, signs, decimals and base all lie
+in what the model was trained on. When none covers it fully, the first whose task, operators,
+signs, decimals and base fit answers (and the exact check says how that went); a problem no model
+fits in that way is refused with the list of shipped models.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from fractions import Fraction
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from th1nker.messages import shown
+from th1nker.tasks.generators import Problems
+from th1nker.tasks.generators.arithmetic import ArithmeticProblems
+from th1nker.tasks.notation import NotationError, parse_problem
+from th1nker.tasks.scheme import ArithmeticSpec, TaskScheme
+from th1nker.tasks.vocab import TOKEN_NAMES
+from th1nker.train.checkpoint import load_checkpoint_config
+
+PREFERENCE = ("add_sub_signed", "add_sub_10", "multiplication_4", "expressions")
+"""Which shipped model answers a problem that several cover: the narrowest first."""
+CARD = "card.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class ShippedModel:
+    """A shipped checkpoint and its card."""
+
+    name: str
+    path: Path
+    summary: str
+    command: str
+    test_accuracy: float
+    ood_accuracy: float
+    scheme: TaskScheme
+
+    def fit(self, problem: Problems, base: int) -> int:
+        """2: the problem lies inside the training distribution; 1: its task, operators, signs,
+        decimals and base fit but its sizes do not; 0: the model cannot answer it."""
+        if base not in self.scheme.bases.values:
+            return 0
+        fits = [_fit(spec, problem) for spec in self.scheme.generators]
+        return max(fits, default=0)
+
+
+def _fit(spec, problem: Problems) -> int:
+    if spec.type != problem.task:
+        return 0
+    digits, operands = (int(d[0]) for d in problem.difficulty())
+    if isinstance(spec, ArithmeticSpec) and isinstance(problem, ArithmeticProblems):
+        n = int(problem.n_operands[0])
+        values = list(problem.operands[0, :n])
+        used = {TOKEN_NAMES[int(op)] for op in problem.ops[0, : n - 1]}
+        if not used <= set(spec.operations):
+            return 0
+        if any(v < 0 for v in values) and not spec.negative:
+            return 0
+        if any(isinstance(v, Fraction) for v in values) and not spec.decimals:
+            return 0
+        inside = spec.operands[0] <= operands <= spec.operands[1] and digits <= spec.digits[1]
+        return 2 if inside else 1
+    size = getattr(spec, "digits", None) or getattr(spec, "prime_digits", None)
+    return 2 if size is None or digits <= size[1] else 1
+
+
+def _read_card(path: Path) -> ShippedModel:
+    card = json.loads((path / CARD).read_text())
+    config, _ = load_checkpoint_config(path)
+    return ShippedModel(
+        name=path.name,
+        path=path,
+        summary=card["summary"],
+        command=card["command"],
+        test_accuracy=card["test_accuracy"],
+        ood_accuracy=card["ood_accuracy"],
+        scheme=config.task,
+    )
+
+
+@cache
+def shipped_models() -> tuple[ShippedModel, ...]:
+    """Every shipped checkpoint, in `PREFERENCE` order (others after, by name)."""
+    root = Path(str(resources.files("th1nker") / "pretrained"))
+    paths = sorted(p for p in root.iterdir() if (p / CARD).is_file())
+    rank = {name: k for k, name in enumerate(PREFERENCE)}
+    paths.sort(key=lambda p: (rank.get(p.name, len(rank)), p.name))
+    return tuple(_read_card(p) for p in paths)
+
+
+def route(problem: str, base: int = 10) -> ShippedModel:
+    """The shipped model that answers `problem` (see the module docstring); raises NotationError
+    for an unreadable problem and for one that no shipped model can answer."""
+    parsed, _ = parse_problem(problem, base)
+    models = shipped_models()
+    fits = np.array([model.fit(parsed, base) for model in models])
+    if fits.max(initial=0) == 0:
+        names = ", ".join(f"{m.name} ({m.summary})" for m in models)
+        raise NotationError(
+            f"{shown(problem)}: no shipped model answers {parsed.task} problems like it in base "
+            f"{base}; shipped: {names}; give --checkpoint RUN to use your own"
+        )
+    return models[int(np.argmax(fits))]  # the first of the best fit
