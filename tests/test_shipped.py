@@ -39,10 +39,22 @@ def test_every_card_states_the_accuracy_its_checkpoint_has(shipped):
 
 
 def test_solve_works_right_after_install():
-    problems = ["9999999999+1", "1-10000000000", "0-0", "1234567890-1234567890", "5+7"]
-    result = CliRunner().invoke(app, ["solve", *problems])
+    problems = {  # problem: the shipped model it goes to
+        "9999999999+1": "add_sub_signed",
+        "1-10000000000": "add_sub_signed",
+        "0-0": "add_sub_signed",
+        "-5+-43": "add_sub_signed",
+        "-999999999999-1": "add_sub_signed",
+        "1234*5678": "multiplication_4",
+        "3*-2": "multiplication_signed",
+        "12+34*5-6": "expressions",
+    }
+    result = CliRunner().invoke(app, ["solve", *problems, "--json"])
     assert result.exit_code == 0, result.output
-    assert result.output.count("right") == len(problems), result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["problem"] for r in rows] == list(problems)
+    assert [r["model"] for r in rows] == list(problems.values())
+    assert all(r["correct"] for r in rows), rows
 
 
 def test_docs_list_every_model_field_with_its_default():

@@ -31,7 +31,13 @@ from th1nker.tasks.scheme import ArithmeticSpec, TaskScheme
 from th1nker.tasks.vocab import TOKEN_NAMES
 from th1nker.train.checkpoint import load_checkpoint_config
 
-PREFERENCE = ("add_sub_signed", "add_sub_10", "multiplication_4", "expressions")
+PREFERENCE = (
+    "add_sub_signed",
+    "add_sub_10",
+    "multiplication_4",
+    "multiplication_signed",
+    "expressions",
+)
 """Which shipped model answers a problem that several cover: the narrowest first."""
 CARD = "card.json"
 

@@ -297,7 +297,9 @@ def solve_command(
         raise typer.Exit(code=2)
 
 
-def _print_solution(solution, as_json: bool, trace: bool, model: Path, checkpoint) -> None:
+def _print_solution(
+    solution, as_json: bool, trace: bool, model: Path, checkpoint: Path | None
+) -> None:
     """One solution; without --checkpoint it names the shipped model that gave it."""
     shipped = "" if checkpoint else model.name
     if as_json:

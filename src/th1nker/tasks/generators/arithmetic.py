@@ -161,12 +161,13 @@ def long_multiplication_states(a: Number, b: Number, base: int) -> list[Number]:
     states, place = [], 1
     while True:
         place *= base
-        states.append(whole_as_int(Fraction(unit) * (digits % place) / scale))
+        value = unit * (digits % place)
+        states.append(whole_as_int(Fraction(value) / scale if scale > 1 else value))
         if digits < place:
             return states
 
 
-def whole_as_int(value):
+def whole_as_int(value: Number) -> Number:
     """A Fraction with denominator 1 as a Python int; anything else unchanged."""
     return int(value) if isinstance(value, Fraction) and value.denominator == 1 else value
 
