@@ -90,7 +90,10 @@ def test_resume_refuses_overrides(run_dir):
         (["solve", "5/0"], "division by zero"),
         (["solve", "factor 1"], "factor needs a number in 2.."),
         (["solve", "12 to base 300"], "the target base must be 2..256"),
-        (["solve", "--base", "2", "102+1"], "'102' is not a number in base 2 (digits: 01)"),
+        (
+            ["solve", "--base", "2", "102+1"],
+            "'102' is not a number in base 2 (digits: 01, optionally a sign",
+        ),
         (["solve"], "give problems"),
     ],
 )
