@@ -29,6 +29,7 @@ from common import record
 from th1nker.shipped import route
 from th1nker.solve import solve
 from th1nker.tasks.notation import NotationError
+from th1nker.tasks.numbers import format_in_base
 from th1nker.train.checkpoint import load_checkpoint
 
 ADD = ["{p} + {q}", "{p}+{q}", "Work out {p} + {q}.", "Add {p} and {q}.", "Put together {p} and {q}.",
@@ -69,17 +70,6 @@ def integer_or_decimal(rng: random.Random, entropy: float) -> int | Fraction:
             return Fraction(value, 10**shift)
 
 
-def written(value: int | Fraction) -> str:
-    """A number as the dataset prints it: -5, 0.25, -1.5."""
-    if isinstance(value, int):
-        return str(value)
-    places = 0
-    while (value * 10**places).denominator != 1:
-        places += 1
-    digits = str(abs(int(value * 10**places))).rjust(places + 1, "0")
-    return ("-" if value < 0 else "") + digits[:-places] + "." + digits[-places:]
-
-
 def question(rng: random.Random, module: str, split: str) -> tuple[str, int | Fraction]:
     """(question text, its exact answer) as the module draws them."""
     low, high = ENTROPY[module, split]
@@ -93,7 +83,7 @@ def question(rng: random.Random, module: str, split: str) -> tuple[str, int | Fr
         template, answer = rng.choice(ADD), p + q
     else:
         template, answer = rng.choice(SUB + (BETWEEN if p >= q else [])), p - q
-    return template.format(p=written(p), q=written(q)), answer
+    return template.format(p=format_in_base(p, 10), q=format_in_base(q, 10)), answer
 
 
 _NUMBER = r"(-?\d+(?:\.\d+)?)"

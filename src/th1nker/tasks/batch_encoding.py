@@ -95,11 +95,16 @@ def encode_ints(values: Shaped[np.ndarray, " n"], base: Int[np.ndarray, " n"]) -
     return concat_segments([constant_segment([NEG], negative), (digits, lengths)])
 
 
+def holds_fractions(values: Shaped[np.ndarray, "*shape"]) -> bool:
+    """True when an object array holds a `Fraction` (decimal operands); int64 arrays never do.
+    One C-level pass over the types: cheap enough for every batch."""
+    return values.dtype == object and Fraction in set(map(type, values.flat))
+
+
 def encode_values(values: Shaped[np.ndarray, " n"], base: Int[np.ndarray, " n"]) -> Segment:
     """Integers or terminating fractions (`Fraction`, object arrays) as number tokens."""
-    fractional = np.array([isinstance(v, Fraction) and v.denominator != 1 for v in values], bool)
-    if not fractional.any():
-        return encode_ints(values, base)  # whole Fractions encode like ints
+    if not holds_fractions(values):
+        return encode_ints(values, base)
     rows = [encode_number(v, int(b)) for v, b in zip(values, base, strict=True)]
     lengths = np.array([len(r) for r in rows], dtype=np.int64)
     tokens = np.full((len(rows), int(lengths.max())), PAD, dtype=np.int64)

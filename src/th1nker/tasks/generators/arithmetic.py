@@ -22,7 +22,12 @@ from fractions import Fraction
 import numpy as np
 from jaxtyping import Int, Shaped
 
-from th1nker.tasks.batch_encoding import concat_segments, constant_segment, encode_values
+from th1nker.tasks.batch_encoding import (
+    concat_segments,
+    constant_segment,
+    encode_values,
+    holds_fractions,
+)
 from th1nker.tasks.generators.base import (
     Encoded,
     Formatter,
@@ -175,7 +180,7 @@ def whole_as_int(value: Number) -> Number:
 def written_digits(values: Shaped[np.ndarray, "*shape"]) -> Shaped[np.ndarray, "*shape"]:
     """The decimal digits each value is written with, as an integer: |x| itself for integers,
     |x| * 10**places for decimals (1.25 -> 125), so `decimal_digits` counts all of them."""
-    if not any(isinstance(v, Fraction) for v in values.flat):
+    if not holds_fractions(values):
         return values
     scaled = [int(abs(v) * _whole_scale(v, 10)) for v in values.flat]
     return np.array(scaled, dtype=object).reshape(values.shape)
