@@ -64,6 +64,9 @@ def test_bad_factorizations_say_why():
     assert _factor([1, MUL, 2, POW, 3, MUL, 3, POW, 2, MUL, 5]).reason == "factor 1 is not prime"
     assert _factor([2, POW, 3, MUL, 5]).reason == "factors multiply to 40, not 360"
     assert _factor([2, POW, 0, MUL, 5]).reason == "exponent 0 is not positive"
+    huge = _factor([2, POW, *[9] * 30, EOS])  # 2^(10^30): refused without computing it
+    assert huge.reason == "factors multiply to more than 360" and huge.value.startswith("2^")
+    assert _factor([7, POW, 9, EOS]).reason == "factors multiply to more than 360"
     assert "malformed" in _factor([2, POW, POW, 3]).reason
     assert "malformed" in _factor([MUL, 2]).reason
     prime_input = [

@@ -94,3 +94,38 @@ def test_a_prime_power_and_a_prime():
     for record in records(scheme(generators=[generator]), 200):
         number, factors = _check(record)
         assert factors == [(number, 1)] and sympy.isprime(number)
+
+
+def _log_uniform_records(n=10_000, max_number=2**16 - 1, factors=(1, 15), seed=0):
+    generator = {"type": "factorize", "factors": list(factors), "max_number": max_number,
+                 "sampling": "log_uniform"}  # fmt: skip
+    return records(scheme(generators=[generator], max_length=128), n, seed=seed)
+
+
+def test_log_uniform_sampling_spreads_smallest_factors_and_factor_counts():
+    rows = _log_uniform_records()
+    numbers = [int(r["problem"]) for r in rows]
+    factorizations = [trial_division(k) for k in numbers]
+    assert all(2 <= k < 2**16 for k in numbers)
+    assert all(r["answer"] == canonical(f) for r, f in zip(rows, factorizations, strict=True))
+    smallest = np.array([f[0] for f in factorizations])
+    counts = np.array([len(f) for f in factorizations])
+    assert (smallest == 2).mean() < 0.15  # uniform numbers: one half even
+    composite = counts > 1
+    octaves = np.bincount(np.log2(smallest[composite]).astype(int), minlength=8)[1:8]
+    assert octaves.min() > 0.04 * composite.sum(), octaves  # 2..3, 4..7, ..., 128..255
+    prime_octaves = np.bincount(np.log2(smallest[~composite]).astype(int), minlength=16)[1:16]
+    assert prime_octaves.max() < 3 * prime_octaves.min(), prime_octaves  # log-uniform primes
+    histogram = np.bincount(counts, minlength=16)[1:]
+    assert (histogram > 0).all(), histogram  # every count of factors 1..15 occurs
+    assert 0.2 < histogram[0] / len(rows) < 0.4 and (counts >= 4).mean() > 0.15
+
+
+def test_log_uniform_sampling_respects_its_bounds_and_refuses_what_it_cannot_draw():
+    rows = _log_uniform_records(2000, max_number=10**6, factors=(2, 3))
+    counts = [len(trial_division(int(r["problem"]))) for r in rows]
+    assert set(counts) == {2, 3} and all(int(r["problem"]) <= 10**6 for r in rows)
+    with pytest.raises(ValueError, match="digits goes with sampling 'prime_digits'"):
+        scheme(generators=[{"type": "factorize", "sampling": "log_uniform", "digits": [1, 2]}])
+    with pytest.raises(ValueError, match="needs max_number < 2"):
+        scheme(generators=[{"type": "factorize", "sampling": "log_uniform", "max_number": 2**70}])

@@ -306,8 +306,8 @@ def test_one_bad_line_does_not_sink_the_batch(run, tmp_path):
 def test_answers_and_reasons_are_printed_as_text_not_markup(run, monkeypatch):
     from th1nker.cli import run as run_module
 
-    def odd(model, texts, base, trace):
-        solutions = real_solve(model, texts, base, trace)
+    def odd(model, texts, base, trace, *args, **kwargs):
+        solutions = real_solve(model, texts, base, trace, *args, **kwargs)
         for solution in solutions:
             solution.answer_in_base, solution.reason = "[/ / /]", "malformed output [/ /] [bold]"
             solution.trace = ["[/]"] * len(solution.trace or [])

@@ -3,10 +3,13 @@
 from fractions import Fraction
 
 import pytest
+import torch
+from helpers import scheme
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import decimal_text, evaluate
 
+from th1nker.solve import reading_base
 from th1nker.tasks.generators import decimal
 from th1nker.tasks.notation import NotationError, encode_problems, parse_problem
 from th1nker.tasks.numbers import format_in_base
@@ -137,3 +140,15 @@ def test_long_problems_are_shown_shortened_in_messages():
     with pytest.raises(NotationError) as error:
         parse_problem("9" * 10_000 + "+")
     assert len(str(error.value)) < 200 and "(10001 characters)" in str(error.value)
+
+
+def test_problems_can_be_given_to_a_model_in_its_own_base():
+    batch = encode_problems(["factor 360", "255 to base 16", "12+3"], 10, written_in=30)
+    tensors = batch.to_tensors()
+    assert tensors["base"].tolist() == [30, 30, 30]
+    assert tensors["out_base"].tolist() == [30, 16, 30]  # a conversion keeps its target base
+    same = encode_problems(["factor c0", "8f to base 16", "c+3"], 30).to_tensors()
+    for name in ("input_ids", "target_ids", "base", "out_base"):
+        assert torch.equal(tensors[name], same[name]), name
+    assert reading_base(scheme(bases={"values": [30]}), 10) == 30
+    assert reading_base(scheme(bases={"values": [2, 10]}), 10) == 10

@@ -92,7 +92,29 @@ def test_a_problem_goes_to_the_model_trained_on_it():
     for problem, fits in cases.items():
         parsed, _ = parse_problem(problem)
         assert tuple(m.fit(parsed, 10) for m in (plain, signed, times)) == fits, problem
-    assert plain.fit(parse_problem("ff+1", 16)[0], 16) == 0  # another base
+    # another base: read in the model's own (ff = 255), after the models trained on base 16
+    assert plain.fit(parse_problem("ff+1", 16)[0], 16) == 1.75
+
+
+def test_factorizations_and_conversions_go_by_the_number_and_the_bases():
+    factor = _model("factor", ["generators=[{type: factorize, factors: [1, 15], "
+                               "max_number: 65535, sampling: log_uniform}]"])  # fmt: skip
+    convert = _model("convert", ["generators=[{type: base_convert, digits: [1, 9]}]",
+                                 "bases.values=[2,4,10,16,256]"])  # fmt: skip
+    cases = {  # problem: (fit of factor, convert)
+        "factor 360": (2, 0),
+        "factor 65535": (2, 0),
+        "factor 65536": (1, 0),  # beyond the trained numbers: answered, not refused
+        "255 to base 16": (0, 2),
+        "255 to base 10": (0, 0),  # the same base in and out: never trained
+        "255 to base 8": (0, 0),  # a target base it never wrote
+        "1234567890 to base 2": (0, 1),
+        "1+2": (0, 0),
+    }
+    for problem, fits in cases.items():
+        parsed, out_base = parse_problem(problem)
+        assert tuple(m.fit(parsed, 10, out_base) for m in (factor, convert)) == fits, problem
+    assert convert.fit(*parse_problem("ff to base 2", 16)[:1], 16, 2) == 2
 
 
 def test_models_lists_every_shipped_checkpoint_with_its_card():
@@ -109,7 +131,7 @@ def test_models_lists_every_shipped_checkpoint_with_its_card():
 
 
 def test_solve_refuses_what_no_shipped_model_answers_and_names_them():
-    result = CliRunner().invoke(app, ["solve", "factor 360", "1+1"])
+    result = CliRunner().invoke(app, ["solve", "255 to base 16", "1+1"])
     assert result.exit_code == 2
-    assert "no shipped model answers factorize" in result.output and "add_sub_10" in result.output
+    assert "no shipped model answers base_convert" in result.output and "add_sub_10" in result.output
     assert "1+1 = 2  right" in result.output

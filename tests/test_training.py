@@ -158,6 +158,20 @@ def test_a_task_can_be_a_scheme_file():
     assert config.task.name == "mixed"
 
 
+def test_an_override_of_a_task_file_field_keeps_the_rest_of_the_file():
+    experiments = Path(__file__).parents[1] / "configs" / "experiments"
+    path = experiments / "factorize_scratchpad.yaml"
+    config = load_experiment(path, ["task.bases.values=[30]"])
+    plain = load_experiment(path)
+    assert config.task.bases.values == [30] and plain.task.bases.values == [10]
+    assert config.task.model_dump(exclude={"bases"}) == plain.task.model_dump(exclude={"bases"})
+    later = load_experiment(
+        experiments / "multiplication_scratchpad.yaml",
+        ["task=../tasks/multiplication_4.yaml", "task.max_length=30"],
+    )  # a task file named by an override, then one of its fields
+    assert later.task.name == "multiplication_4" and later.task.max_length == 30
+
+
 def test_data_workers_do_not_change_the_run(tmp_path):
     """Batch i is seeded by (seed, i): one worker process trains exactly like none."""
     Trainer(tiny(tmp_path, "train.max_steps=10"), tmp_path / "a", QUIET).run()

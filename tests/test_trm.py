@@ -178,7 +178,7 @@ def test_sample_continues_the_recursion_instead_of_restarting(monkeypatch):
     calls = []
     original = model.supervision_step
     monkeypatch.setattr(model, "supervision_step", lambda c: calls.append(1) or original(c))
-    answer = model.sample(b["input_ids"], b["input_mask"], 5, temperature=0.0)
+    answer = model.sample(b["input_ids"], b["input_mask"], b["digits"], 5, temperature=0.0)
     assert answer.shape == (4, 5)
     written = 5 if not (answer == EOS).any(1).all() else None
     assert len(calls) <= 3 + (written or 5)  # 3 to think, then at most one per token

@@ -82,20 +82,34 @@ def read_yaml(
         if isinstance(error, ConfigError):
             raise
         raise ConfigError(f"{source}: not a readable YAML {what}: {_yaml_problem(error)}") from None
-    for override in overrides:
-        key, sep, value = override.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"override {shown(override)} must look like key=value")
-        try:
-            OmegaConf.update(config, key.strip(), _override_value(override, key, value), merge=True)
-        except OmegaConfBaseException as error:
-            raise ConfigError(f"override {shown(override)}: {_yaml_problem(error)}") from None
     data = OmegaConf.to_container(config, resolve=True)
     if not isinstance(data, dict):
         raise ConfigError(
             f"{source}: must be a mapping of {what} fields, got {type(data).__name__}"
         )
-    return data, source
+    return merge_overrides(data, overrides), source
+
+
+def override_key(override: str) -> str:
+    """The dotted key of a `key=value` override; ConfigError if it has none."""
+    key, sep, _ = override.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {shown(override)} must look like key=value")
+    return key.strip()
+
+
+def merge_overrides(data: dict, overrides: Sequence[str]) -> dict:
+    """`data` with `key=value` overrides merged, in order (dotted keys, list indices, YAML
+    values)."""
+    config = OmegaConf.create(data)
+    for override in overrides:
+        key = override_key(override)
+        value = override.partition("=")[2]
+        try:
+            OmegaConf.update(config, key, _override_value(override, key, value), merge=True)
+        except OmegaConfBaseException as error:
+            raise ConfigError(f"override {shown(override)}: {_yaml_problem(error)}") from None
+    return OmegaConf.to_container(config, resolve=True)
 
 
 def validate(model: type[Model], data: dict, source: str, tags: dict[str, type] | None = None):

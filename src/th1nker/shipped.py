@@ -6,10 +6,12 @@ command that trained it and the accuracies its run measured (written by
 `benchmarks/ship_checkpoint.py`).
 
 `th1nker solve` without `--checkpoint` sends every problem to the first model of `PREFERENCE`
-that covers it: the task, operators, operand count, digit count, signs, decimals and base all lie
-in what the model was trained on. When none covers it fully, the first whose task, operators,
-signs, decimals and base fit answers (and the exact check says how that went); a problem no model
-fits in that way is refused with the list of shipped models.
+that covers it: the task, operators, operand count, digit count (a factorization: the number),
+signs, decimals and answer base lie in what the model was trained on, the problem's own base
+before another (a model trained in base 30 reads 360 as `c0`). When none covers it fully, the
+first whose task, operators, signs, decimals and answer base fit answers (and the exact check
+says how that went); a problem no model fits in that way is refused with the list of shipped
+models.
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ from pathlib import Path
 import numpy as np
 
 from th1nker.messages import shown
+from th1nker.solve import reading_base
 from th1nker.tasks.generators import Problems
 from th1nker.tasks.generators.arithmetic import ArithmeticProblems
+from th1nker.tasks.generators.factorize import FactorizeProblems
 from th1nker.tasks.notation import NotationError, parse_problem
-from th1nker.tasks.scheme import ArithmeticSpec, TaskScheme
+from th1nker.tasks.scheme import ArithmeticSpec, FactorizeSpec, TaskScheme
 from th1nker.tasks.vocab import TOKEN_NAMES
 from th1nker.train.checkpoint import load_checkpoint_config
 
@@ -37,6 +41,7 @@ PREFERENCE = (
     "multiplication_4",
     "multiplication_signed",
     "expressions",
+    "factorize_30",
 )
 """Which shipped model answers a problem that several cover: the narrowest first."""
 CARD = "card.json"
@@ -54,19 +59,33 @@ class ShippedModel:
     ood_accuracy: float
     scheme: TaskScheme
 
-    def fit(self, problem: Problems, base: int) -> int:
+    def fit(self, problem: Problems, base: int, out_base: int | None = None) -> int | float:
         """2: the problem lies inside the training distribution; 1: its task, operators, signs,
-        decimals and base fit but its sizes do not; 0: the model cannot answer it."""
-        if base not in self.scheme.bases.values:
-            return 0
-        fits = [_fit(spec, problem) for spec in self.scheme.generators]
-        return max(fits, default=0)
+        decimals and answer base fit but its sizes do not; 0: the model cannot answer it; a
+        quarter less when the model reads it in another base than `base` (`reading_base`).
+        `out_base`: the base a conversion's answer is asked in."""
+        read_in = reading_base(self.scheme, base)
+        out_base = read_in if out_base is None or problem.task != "base_convert" else out_base
+        fits = [_fit(spec, problem, self._out_bases(spec, read_in), out_base)
+                for spec in self.scheme.generators]  # fmt: skip
+        best = max(fits, default=0)
+        return best - 0.25 if best and read_in != base else best  # its own base first
+
+    def _out_bases(self, spec, base: int) -> list[int]:
+        """The bases this model writes answers of `spec` in, for inputs in `base`."""
+        if spec.type == "base_convert":
+            return [b for b in spec.to_bases or self.scheme.bases.values if b != base]
+        if self.scheme.output_base == "input":
+            return [base]
+        return list(self.scheme.output_base.values)
 
 
-def _fit(spec, problem: Problems) -> int:
-    if spec.type != problem.task:
+def _fit(spec, problem: Problems, out_bases: list[int], out_base: int) -> int | float:
+    if spec.type != problem.task or out_base not in out_bases:
         return 0
     digits, operands = (int(d[0]) for d in problem.difficulty())
+    if isinstance(spec, FactorizeSpec) and isinstance(problem, FactorizeProblems):
+        return 2 if int(problem.product[0]) <= spec.max_number else 1
     if isinstance(spec, ArithmeticSpec) and isinstance(problem, ArithmeticProblems):
         n = int(problem.n_operands[0])
         values = list(problem.operands[0, :n])
@@ -110,9 +129,9 @@ def shipped_models() -> tuple[ShippedModel, ...]:
 def route(problem: str, base: int = 10) -> ShippedModel:
     """The shipped model that answers `problem` (see the module docstring); raises NotationError
     for an unreadable problem and for one that no shipped model can answer."""
-    parsed, _ = parse_problem(problem, base)
+    parsed, out_base = parse_problem(problem, base)
     models = shipped_models()
-    fits = np.array([model.fit(parsed, base) for model in models])
+    fits = np.array([model.fit(parsed, base, out_base) for model in models])
     if fits.max(initial=0) == 0:
         names = ", ".join(f"{m.name} ({m.summary})" for m in models)
         raise NotationError(

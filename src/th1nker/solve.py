@@ -18,11 +18,12 @@ import torch
 
 from th1nker.messages import shown
 from th1nker.models.family import Family, FamilyConfig
-from th1nker.tasks.checking import answer_tokens, check_batch, decode_factorization
+from th1nker.search import verified_search
+from th1nker.tasks.checking import VERIFIABLE, answer_tokens, check_batch, decode_factorization
 from th1nker.tasks.generators import decimal
 from th1nker.tasks.notation import NotationError, encode_problems
 from th1nker.tasks.numbers import MalformedNumber, decode_number, format_in_base
-from th1nker.tasks.scheme import TASKS
+from th1nker.tasks.scheme import TASKS, TaskScheme
 from th1nker.tasks.stream import ProblemBatch
 from th1nker.tasks.vocab import OPERATOR_IDS, TOKEN_NAMES
 
@@ -47,20 +48,33 @@ class Solution:
     trace: list[str] | None = None
     halt: list[float | None] | None = None  # with trace: halting probability per step (None:
     # the model has no halting head)
+    verified: bool | None = None  # verified search: a candidate passed the verifier (None: no
+    # search, or a task without a verifier)
+    candidate: int | None = None  # verified search: the candidate returned (0: greedy)
+    candidates_tried: int | None = None
 
 
-def _written_in_base(task: str, tokens: list[int], out_base: int) -> str:
-    """The answer tokens as text in `out_base` ('' when they are not a well-formed answer)."""
+def _written_in_base(task: str, tokens: list[int], out_base: int, shown_base: int) -> str:
+    """The answer tokens (numbers in `out_base`) as text in `shown_base` ('' when they are not
+    a well-formed answer)."""
     try:
         if task == "factorize":
             factors = decode_factorization(tokens, out_base)
             return "*".join(
-                format_in_base(p, out_base) + (f"^{format_in_base(e, out_base)}" if e != 1 else "")
+                format_in_base(p, shown_base)
+                + (f"^{format_in_base(e, shown_base)}" if e != 1 else "")
                 for p, e in factors
             )
-        return format_in_base(decode_number(tokens, out_base), out_base)
+        return format_in_base(decode_number(tokens, out_base), shown_base)
     except (MalformedNumber, KeyError, ValueError):
         return ""
+
+
+def reading_base(task: TaskScheme, base: int) -> int:
+    """The base in which a model trained on `task` reads problems posed in `base`: that base if
+    it was trained on it, else its first one. A problem is values, not text: 360 is `c0` to a
+    model trained in base 30, and its answer is shown in `base` again."""
+    return base if base in task.bases.values else task.bases.values[0]
 
 
 def state_text(tokens: list[int], out_base: int) -> str:
@@ -87,10 +101,22 @@ def input_refusals(model_config: FamilyConfig, encoded: ProblemBatch) -> list[st
 
 
 @torch.no_grad()
-def solve(model: Family, problems: list[str], base: int = 10, trace: bool = False):
-    """Solutions of `problems` (all in one batch); raises NotationError for unreadable ones and
-    for ones longer than the model reads."""
-    encoded = encode_problems(problems, base)
+def solve(
+    model: Family,
+    problems: list[str],
+    base: int = 10,
+    trace: bool = False,
+    candidates: int = 1,
+    temperature: float = 1.0,
+    seed: int = 0,
+    written_in: int | None = None,
+):
+    """Solutions of `problems` (all in one batch; numbers read in `base`, given to the model in
+    `written_in`, default `base`: see `reading_base`); raises NotationError for unreadable ones
+    and for ones longer than the model reads. With `candidates` > 1, the problems that can be
+    verified (factorizations) get verified search (th1nker.search): the first of up to that many
+    candidates that verifies is the answer."""
+    encoded = encode_problems(problems, base, written_in)
     for problem, refusal in zip(problems, input_refusals(model.config, encoded), strict=True):
         if refusal is not None:
             raise NotationError(f"{shown(problem)}: {refusal}")
@@ -108,12 +134,14 @@ def solve(model: Family, problems: list[str], base: int = 10, trace: bool = Fals
     answers, steps, halt = out.answers.cpu(), out.steps.cpu(), out.halt.cpu()
     rows = torch.arange(len(problems))
     finals = answers[steps - 1, rows] if trace else answers[0]
+    searched = _search(model, batch, finals, candidates, temperature, seed)
     verdicts = check_batch(batch, finals)
     per_step = [check_batch(batch, step_answers) for step_answers in answers] if trace else []
     solutions = []
     for i, problem in enumerate(problems):
         own_steps, verdict = int(steps[i]), verdicts[i]
         task, out_base = TASKS[int(batch["task"][i])], int(batch["out_base"][i])
+        shown_base = out_base if task == "base_convert" else base
         history = (
             [
                 per_step[s][i].value or state_text(answer_tokens(answers[s, i].tolist()), out_base)
@@ -123,18 +151,42 @@ def solve(model: Family, problems: list[str], base: int = 10, trace: bool = Fals
             else None
         )
         halts = [None if h.isnan() else float(h) for h in halt[:, i]] if trace else None
+        if trace and all(h is None for h in halts):  # no halting head: what it did not use
+            history, halts = history[:own_steps], halts[:own_steps]  # is only padding
         solutions.append(
             Solution(
                 problem=problem,
                 answer=verdict.value,
-                answer_in_base=_written_in_base(task, answer_tokens(finals[i].tolist()), out_base),
-                out_base=out_base,
+                answer_in_base=_written_in_base(
+                    task, answer_tokens(finals[i].tolist()), out_base, shown_base
+                ),
+                out_base=shown_base,
                 correct=verdict.correct,
                 expected=expected[i],
                 steps=own_steps,
                 reason=verdict.reason,
                 trace=history,
                 halt=halts,
+                **searched.get(i, {}),
             )
         )
     return solutions
+
+
+def _search(model, batch, finals, candidates, temperature, seed) -> dict[int, dict]:
+    """Verified search over the verifiable rows, their answers replaced in `finals`; per such
+    row, the Solution fields it sets."""
+    rows = [i for i, t in enumerate(batch["task"].tolist()) if TASKS[t] in VERIFIABLE]
+    if candidates <= 1 or not rows:
+        return {}
+    sub = {name: tensor[rows] for name, tensor in batch.items()}
+    found = verified_search(model, sub, finals[rows], candidates, temperature, seed)
+    finals[rows] = found.answers
+    return {
+        row: {
+            "verified": bool(found.verified[j]),
+            "candidate": int(found.candidate[j]) if found.verified[j] else None,
+            "candidates_tried": int(found.tried[j]),
+        }
+        for j, row in enumerate(rows)
+    }

@@ -21,7 +21,7 @@ from th1nker.cli.app import SchemeOption, app, console, errors, fail, load_schem
 from th1nker.config_files import ConfigError, read_text_file
 from th1nker.messages import shown
 from th1nker.shipped import route
-from th1nker.solve import input_refusals, pretrained_path, solve
+from th1nker.solve import input_refusals, pretrained_path, reading_base, solve
 from th1nker.tasks.notation import NotationError, encode_problems
 from th1nker.train.checkpoint import load_checkpoint, load_checkpoint_config
 from th1nker.train.device import pick_device
@@ -34,6 +34,21 @@ MAX_FIXED_STEPS = 256  # eval --steps
 MAX_EVAL_PROBLEMS = 1_000_000  # eval --n
 MAX_BATCH = 10_000  # eval --batch-size
 SOLVE_BATCH = 256  # problems solved at once by `solve`
+MAX_CANDIDATES = 1024  # eval / solve --sample
+
+
+SampleOption = Annotated[
+    int,
+    typer.Option(
+        min=1, max=MAX_CANDIDATES,
+        help="Verified search (factorizations): up to K candidates per problem, greedy first, "
+        "then samples; the first whose factors are prime and multiply to the number is the "
+        "answer (eval reports verified@K beside greedy top-1)",
+    ),
+]  # fmt: skip
+TemperatureOption = Annotated[
+    float, typer.Option(min=0.01, max=10.0, help="Sampling temperature of --sample")
+]
 
 
 class EvalSplit(StrEnum):
@@ -126,6 +141,8 @@ def eval_command(
     ] = None,
     seed: Annotated[int, typer.Option(min=0)] = 1234,
     batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH)] = 500,
+    sample: SampleOption = 1,
+    temperature: TemperatureOption = 1.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
 ):
     """Exact-match accuracy of a trained model, by task, base, digits and operands."""
@@ -137,10 +154,14 @@ def eval_command(
         raise fail(f"--scheme {scheme_path}: {error}") from None
     with _progress("eval") as progress:
         bar = progress.add_task("eval", total=n)
-        result = evaluate(
-            model, scheme, split.value, n, batch_size, seed, steps,
-            progress=lambda done: progress.update(bar, completed=done),
-        )  # fmt: skip
+        try:
+            result = evaluate(
+                model, scheme, split.value, n, batch_size, seed, steps,
+                progress=lambda done: progress.update(bar, completed=done),
+                candidates=sample, temperature=temperature,
+            )  # fmt: skip
+        except ValueError as error:  # a task without a verifier, a family that cannot sample
+            raise fail(f"--sample {sample}: {error}") from None
     if as_json:
         print(strict_json({"checkpoint": str(directory), **result.to_json()}))
         return
@@ -148,12 +169,19 @@ def eval_command(
         f"{escape(str(directory))}: {split.value} exact match [bold]{result.accuracy:.4f}[/] "
         f"({result.correct}/{result.total}, mean thinking steps {result.mean_steps:.2f})"
     )
+    if sample > 1:
+        console.print(
+            f"verified@{sample} [bold]{result.verified_accuracy:.4f}[/] ({result.verified}/"
+            f"{result.total}: a candidate whose factors are prime and multiply to the number)"
+        )
     for group, values in result.by.items():
         table = Table(title=f"by {group}", title_justify="left")
-        for column in (group, "accuracy", "problems"):
+        columns = (group, "accuracy", *([f"verified@{sample}"] if sample > 1 else []), "problems")
+        for column in columns:
             table.add_column(column, justify="right")
         for value, (correct, total) in values.items():
-            table.add_row(value, f"{correct / total:.4f}", str(total))
+            verified = [f"{result.verified_by[group][value] / total:.4f}"] if sample > 1 else []
+            table.add_row(value, f"{correct / total:.4f}", *verified, str(total))
         console.print(table)
 
 
@@ -223,7 +251,7 @@ def _assign_models(problems: list[_Problem], base: int, checkpoint: Path | None)
             config, _ = load_checkpoint_config(model)
         except ConfigError as error:
             raise fail(str(error)) from None
-        encoded = encode_problems([p.text for p in mine], base)
+        encoded = encode_problems([p.text for p in mine], base, reading_base(config.task, base))
         for problem, refusal in zip(mine, input_refusals(config.model, encoded), strict=True):
             if refusal is not None:
                 problem.error = f"{shown(problem.text)}: {refusal}"
@@ -251,6 +279,8 @@ def solve_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per problem")] = False,
     trace: Annotated[bool, typer.Option(help="Show the answer after every thinking step")] = False,
+    sample: SampleOption = 1,
+    temperature: TemperatureOption = 1.0,
 ):
     """Solve problems with a trained model and check every answer exactly.
 
@@ -259,7 +289,7 @@ def solve_command(
     if unknown := [p for p in problems or [] if _looks_like_an_option(p, base)]:
         raise fail(  # problems may start with '-' (-5+3), so click passes unknown options on
             f"no such option: {unknown[0]} (options: --file, --base, --checkpoint, --json, "
-            "--trace; see th1nker solve --help)"
+            "--trace, --sample, --temperature; see th1nker solve --help)"
         )
     todo = _read_problems(list(problems or []), file)
     if not todo and file is not None:
@@ -273,10 +303,17 @@ def solve_command(
     with _progress("solve") as progress:
         bar = progress.add_task("solve", total=len(good))
         for path in dict.fromkeys(p.model for p in good):  # each model once, in problem order
-            _, model, _ = _load(path)
+            config, model, _ = _load(path)
+            written_in = reading_base(config.task, base)
             for chunk in _chunks([p for p in good if p.model == path], SOLVE_BATCH):
                 texts = [p.text for p in chunk]
-                for problem, solution in zip(chunk, solve(model, texts, base, trace), strict=True):
+                try:
+                    answered = solve(
+                        model, texts, base, trace, sample, temperature, written_in=written_in
+                    )
+                except ValueError as error:  # a family that cannot sample
+                    raise fail(f"--sample {sample}: {error}") from None
+                for problem, solution in zip(chunk, answered, strict=True):
                     solutions[id(problem)] = solution
                 progress.advance(bar, len(chunk))
     for problem in todo:
@@ -307,6 +344,9 @@ def _print_solution(
         if not trace:
             record.pop("trace")
             record.pop("halt")
+        if solution.verified is None:
+            for field in ("verified", "candidate", "candidates_tried"):
+                record.pop(field)
         print(strict_json(record))
         return
     # the problem, the answers and the reasons are text from outside: escaped, never markup
@@ -314,12 +354,22 @@ def _print_solution(
     answer = escape(solution.answer_in_base or "(malformed)")
     if solution.out_base != 10 and solution.answer:
         answer += f" [dim](decimal {escape(solution.answer)})[/]"
+    search = ""
+    if solution.verified is not None:
+        search = (
+            f", verified (candidate {solution.candidate} of {solution.candidates_tried})"
+            if solution.verified
+            else f", unverified after {solution.candidates_tried} candidates"
+        )
     console.print(
         f"{escape(solution.problem)} = [bold]{answer}[/]  {mark}  [dim]{solution.steps} steps"
+        + search
         + (f", {shipped}" if shipped else "")
         + "[/]",
         highlight=False,
     )
+    if solution.trace and solution.candidate:
+        console.print("    [dim](the steps of the greedy answer, candidate 0)[/]", highlight=False)
     for step, answer in enumerate(solution.trace or [], start=1):
         halt = solution.halt[step - 1]
         halting = "" if halt is None else f"  halt p={halt:.2f}"

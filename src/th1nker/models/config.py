@@ -235,6 +235,13 @@ class DecoderConfig(FamilyConfig):
     input_cache_size: int = Field(
         128, ge=1, description="most input tokens a problem may have (task.max_length fits it)"
     )
+    length_buckets: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="training splits each batch into this many groups by target length, each "
+        "padded to its own longest row (same loss, less padding when lengths vary a lot)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> DecoderConfig:

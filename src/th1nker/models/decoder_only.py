@@ -21,6 +21,8 @@ key/value cache (models/attention.py), so each new token costs one position, not
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
@@ -28,7 +30,7 @@ from torch import Tensor, nn
 from th1nker.models.attention import Block, KVCache
 from th1nker.models.config import DecoderConfig
 from th1nker.models.family import Batch, Carry, Family, LossStats, register_family
-from th1nker.models.generation import Generated, pad_after_eos, row_exact_match
+from th1nker.models.generation import Generated, pad_after_eos, row_exact_match, sample_logits
 from th1nker.models.positions import number_digits, significance
 from th1nker.tasks.vocab import EOS, EQUALS, PAD
 
@@ -128,23 +130,41 @@ class DecoderOnly(Family):
             raise ValueError("model.scratchpad needs batches with traces (supervision: trace)")
         target = scratchpad_of(batch) if self.config.scratchpad else batch["target_ids"]
         prompt, prompt_valid = self.prompt(batch["input_ids"], batch["input_mask"])
-        target_mask = target != PAD
-        tokens = torch.cat((prompt, target), dim=1)[:, :-1]
-        valid = torch.cat((prompt_valid, target_mask), dim=1)[:, :-1]
-        offset = self.random_offset(len(tokens), tokens.device)
-        x = self.embed_tokens(tokens, offset)
-        hidden = self.hidden(x, index_positions(valid), self_mask(valid))
-        logits = self.head(self.out_norm(hidden[:, prompt.shape[1] - 1 :]))
-        loss = nn.functional.cross_entropy(logits[target_mask].float(), target[target_mask])
-        correct = row_exact_match(logits, target, target_mask)
+        offset = self.random_offset(len(target), target.device)
+        n_tokens = int((target != PAD).sum())
+        loss_sum, correct = target.new_zeros((), dtype=torch.float), 0
+        for rows in length_buckets(target, self.config.length_buckets):
+            bucket = target[rows]
+            bucket = bucket[:, : int((bucket != PAD).sum(dim=1).max())]
+            logits = self.teacher_forced(prompt[rows], prompt_valid[rows], bucket, offset[rows])
+            mask = bucket != PAD
+            loss_sum = loss_sum + nn.functional.cross_entropy(
+                logits[mask].float(), bucket[mask], reduction="sum"
+            )
+            correct += int(row_exact_match(logits, bucket, mask).sum())
+        loss = loss_sum / n_tokens
         stats = LossStats(
             per_step=[loss.item()],
-            correct=int(correct.sum()),
+            correct=correct,
             rows=len(target),
-            tokens=int(target_mask.sum()),
+            tokens=n_tokens,
             thinking_steps=len(target),
         )
         return loss, stats, None
+
+    def teacher_forced(
+        self,
+        prompt: Int[Tensor, "batch prompt"],
+        prompt_valid: Bool[Tensor, "batch prompt"],
+        target: Int[Tensor, "batch answer"],
+        offset: Int[Tensor, " batch"],
+    ) -> Float[Tensor, "batch answer vocab"]:
+        """The logits of every target token given the prompt and the target before it."""
+        tokens = torch.cat((prompt, target), dim=1)[:, :-1]
+        valid = torch.cat((prompt_valid, target != PAD), dim=1)[:, :-1]
+        x = self.embed_tokens(tokens, offset)
+        hidden = self.hidden(x, index_positions(valid), self_mask(valid))
+        return self.head(self.out_norm(hidden[:, prompt.shape[1] - 1 :]))
 
     @torch.no_grad()
     def generate(
@@ -160,6 +180,33 @@ class DecoderOnly(Family):
         tokens, `max_scratchpad` with a scratchpad). `steps` is ignored (one pass, no thinking
         steps); `Generated.steps` counts the states written (1 without a scratchpad), and with
         `trace` and a scratchpad `answers` holds every state written (`scratchpad_states`)."""
+        out = self.decode(input_ids, input_mask, max_answer, lambda logits: logits.argmax(-1))
+        answer, states = self.answer_of(out, max_answer)
+        answers = scratchpad_states(out, max_answer) if trace and self.config.scratchpad else None
+        answers = answer[None] if answers is None else answers
+        halt = torch.full((len(answers), len(out)), float("nan"), device=out.device)
+        return Generated(answers=answers, steps=states, halt=halt)
+
+    @torch.no_grad()
+    def sample(self, input_ids, input_mask, steps, max_answer, temperature=1.0, generator=None):
+        """Answers decoded by sampling every token (scratchpad included) from
+        softmax(logits / temperature); `steps` is ignored, as in `generate`."""
+
+        def pick(logits):
+            return sample_logits(logits, temperature, generator=generator)
+
+        return self.answer_of(self.decode(input_ids, input_mask, max_answer, pick), max_answer)[0]
+
+    def decode(
+        self,
+        input_ids: Int[Tensor, "batch seq"],
+        input_mask: Bool[Tensor, "batch seq"],
+        max_answer: int,
+        pick: Callable[[Float[Tensor, "batch vocab"]], Int[Tensor, " batch"]],
+    ) -> Int[Tensor, "batch written"]:
+        """The tokens written after the prompt, each chosen by `pick` from the next-token
+        logits, with a key/value cache, until every row wrote eos (or `max_answer` tokens,
+        `max_scratchpad` with a scratchpad)."""
         tokens, valid = self.prompt(input_ids, input_mask)
         n, zero = len(tokens), torch.zeros(len(tokens), dtype=torch.long, device=tokens.device)
         cache = KVCache()
@@ -170,7 +217,7 @@ class DecoderOnly(Family):
         written: list[Tensor] = []
         ended = torch.zeros(n, dtype=torch.bool, device=tokens.device)
         for _ in range(limit):
-            next_token = self.head(self.out_norm(hidden[:, -1])).argmax(-1)
+            next_token = pick(self.head(self.out_norm(hidden[:, -1])))
             written.append(next_token)
             ended |= next_token == EOS
             if bool(ended.all()) or len(written) == limit:
@@ -180,16 +227,17 @@ class DecoderOnly(Family):
             position = position + 1
             x = self.embed_tokens(tokens, zero)[:, -1:]
             hidden = self.hidden(x, position, valid[:, None, :], cache)
-        out = torch.stack(written, dim=1)
+        return torch.stack(written, dim=1)
+
+    def answer_of(
+        self, written: Int[Tensor, "batch written"], max_answer: int
+    ) -> tuple[Int[Tensor, "batch answer"], Int[Tensor, " batch"]]:
+        """(the answer in what was written, pad after eos; the number of states written)."""
         if self.config.scratchpad:
-            answer, states = answer_after_scratchpad(out, max_answer)
-        else:
-            answer = nn.functional.pad(out, (0, max_answer - out.shape[1]), value=PAD)
-            answer, states = pad_after_eos(answer[:, :max_answer]), torch.ones_like(zero)
-        answers = scratchpad_states(out, max_answer) if trace and self.config.scratchpad else None
-        answers = answer[None] if answers is None else answers
-        halt = torch.full((len(answers), n), float("nan"), device=tokens.device)
-        return Generated(answers=answers, steps=states, halt=halt)
+            return answer_after_scratchpad(written, max_answer)
+        answer = nn.functional.pad(written, (0, max_answer - written.shape[1]), value=PAD)
+        ones = torch.ones(len(written), dtype=torch.long, device=written.device)
+        return pad_after_eos(answer[:, :max_answer]), ones
 
     # --- the sequence --------------------------------------------------------------------------
 
@@ -235,6 +283,16 @@ class DecoderOnly(Family):
         for block in self.blocks:
             x = block(x, positions, [], mask, cache)
         return x
+
+
+def length_buckets(target: Int[Tensor, "batch answer"], buckets: int) -> list[Int[Tensor, " rows"]]:
+    """The batch's rows in `buckets` groups of about equal size by target length (shortest
+    first), so that each group is padded only to its own longest row; one group: all rows in
+    order."""
+    if buckets == 1:
+        return [torch.arange(len(target), device=target.device)]
+    order = (target != PAD).sum(dim=1).argsort(stable=True)
+    return [rows for rows in order.tensor_split(min(buckets, len(target))) if len(rows)]
 
 
 def index_positions(valid: Bool[Tensor, "batch seq"]) -> Int[Tensor, "batch seq"]:

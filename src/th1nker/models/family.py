@@ -8,6 +8,9 @@ names it) and four duties:
     out = model.generate(input_ids, input_mask, steps, max_answer)   # -> Generated
     model.save_weights(path) / model.load_weights(path)   # its checkpoint file
 
+and may define `model.sample(input_ids, input_mask, steps, max_answer, temperature)`, the
+candidates of verified search (th1nker.search).
+
 `carry` is whatever the family keeps from one training step to the next (a dict of tensors, or
 None): the trainer only stores it in checkpoints. A family registers once, in its own module,
 with `@register_family`; the experiment's `model` block, building, the training step,
@@ -116,6 +119,22 @@ class Family(nn.Module, metaclass=abc.ABCMeta):
         use_halting: bool = True,
     ) -> Generated:
         """Greedy answers [1 (or steps with `trace`), batch, max_answer], pad after eos."""
+
+    def sample(
+        self,
+        input_ids: Int[Tensor, "batch seq"],
+        input_mask: Bool[Tensor, "batch seq"],
+        steps: Int[Tensor, " batch"],
+        max_answer: int,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> Int[Tensor, "batch answer"]:
+        """One answer per row drawn at `temperature` (pad after eos): the candidates of
+        verified search (th1nker.search). Optional: a family that cannot sample says so."""
+        raise ValueError(
+            f"model family {self.config.kind!r} cannot sample answers (sampled candidates need "
+            "a family that defines `sample`, e.g. decoder or trm)"
+        )
 
     def save_weights(self, path: Path) -> None:
         """Write the checkpoint file (safetensors of the state dict; tied tensors once)."""

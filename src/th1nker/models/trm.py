@@ -301,17 +301,19 @@ class TRM(Family):
         self,
         input_ids: Int[Tensor, "batch seq"],
         input_mask: Bool[Tensor, "batch seq"],
+        steps: Int[Tensor, " batch"],
         max_answer: int,
         temperature: float = 1.0,
+        generator: torch.Generator | None = None,
         top_k: int = 0,
         top_p: float = 1.0,
         steps_per_token: int = 1,
-        generator: torch.Generator | None = None,
     ) -> Int[Tensor, "batch answer"]:
         """An answer written token by token into the slots (left to right), sampled with
         temperature / top-k / top-p; pad after eos. After the first thinking (until halting or
-        N_sup), each written token costs only `steps_per_token` more supervision steps,
-        continuing from the current (y, z): the recursion is not restarted for every token."""
+        N_sup; `steps` is not used), each written token costs only `steps_per_token` more
+        supervision steps, continuing from the current (y, z): the recursion is not restarted
+        for every token."""
         c = self.config
         budget = torch.full((len(input_ids),), c.supervision_steps, device=input_ids.device)
         carry, logits, _ = self.decode_steps(self.start(input_ids, input_mask), budget, 1)

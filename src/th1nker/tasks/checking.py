@@ -94,7 +94,17 @@ def canonical_factorization(factors: list[tuple[int, int]]) -> str:
     merged: dict[int, int] = {}
     for factor, exponent in factors:
         merged[factor] = merged.get(factor, 0) + exponent
-    return "*".join(f"{p}^{e}" if e != 1 else str(p) for p, e in sorted(merged.items()))
+    return "*".join(
+        f"{_bounded(p)}^{_bounded(e)}" if e != 1 else _bounded(p) for p, e in sorted(merged.items())
+    )
+
+
+def _bounded(value: int) -> str:
+    """Decimal text of a number from model output, elided past 1000 digits (Python refuses
+    to print longer ones)."""
+    if value.bit_length() > 3000:
+        return f"<a number of {value.bit_length()} bits>"
+    return str(value)
 
 
 def _check_factorization(input_ids, answer: list[int], out_base: int) -> Verdict:
@@ -109,12 +119,35 @@ def _check_factorization(input_ids, answer: list[int], out_base: int) -> Verdict
             return Verdict(False, text, f"exponent {exponent} is not positive")
         if not 2 <= prime < MAX_PRIME_BOUND or not is_prime(prime):
             return Verdict(False, text, f"factor {prime} is not prime")
+        if exponent > number.bit_length():  # prime**exponent > number: never computed
+            return Verdict(False, text, f"factors multiply to more than {number}")
         product *= prime**exponent
         if product > number:
-            break
+            return Verdict(False, text, f"factors multiply to more than {number}")
     if product != number:
         return Verdict(False, text, f"factors multiply to {product}, not {number}")
     return Verdict(True, text)
+
+
+VERIFIABLE = ("factorize",)  # tasks whose answers can be checked from the problem alone
+
+
+def verify_answer(
+    task: str, input_ids: Sequence[int], output_ids: Sequence[int], out_base: int
+) -> Verdict:
+    """Check an output without knowing the answer: a factorization is right when its factors
+    are prime and multiply to the input (unique factorization does the rest). Only the tasks in
+    VERIFIABLE can be verified; ValueError for the others."""
+    if task not in VERIFIABLE:
+        raise ValueError(
+            f"answers of task {task!r} cannot be verified without the answer (verifiable: "
+            f"{', '.join(VERIFIABLE)})"
+        )
+    answer = answer_tokens(output_ids)
+    try:
+        return _check_factorization(input_ids, answer, out_base)
+    except (MalformedNumber, KeyError) as error:
+        return _malformed(answer, error)
 
 
 def check_answer(
@@ -125,11 +158,11 @@ def check_answer(
     out_base: int,
 ) -> Verdict:
     """Check one output of a problem of `task` (ids may carry padding and `eos`)."""
+    if task in VERIFIABLE:
+        return verify_answer(task, input_ids, output_ids, out_base)
     answer = answer_tokens(output_ids)
     truth = answer_tokens(target_ids)
     try:
-        if task == "factorize":
-            return _check_factorization(input_ids, answer, out_base)
         if task in ("arithmetic", "base_convert"):
             value = decode_number(answer, out_base)
             expected = decode_number(truth, out_base)
@@ -141,8 +174,12 @@ def check_answer(
             return Verdict(False, text, f"expected {' '.join(str(t) for t in truth)}")
         return Verdict(True, text)
     except (MalformedNumber, KeyError) as error:
-        shown = " ".join(TOKEN_NAMES.get(t, str(t)) for t in answer[:20])
-        return Verdict(False, "", f"malformed output [{shown}]: {error}")
+        return _malformed(answer, error)
+
+
+def _malformed(answer: list[int], error: Exception) -> Verdict:
+    shown = " ".join(TOKEN_NAMES.get(t, str(t)) for t in answer[:20])
+    return Verdict(False, "", f"malformed output [{shown}]: {error}")
 
 
 def check_batch(batch: dict[str, torch.Tensor], output_ids: torch.Tensor) -> list[Verdict]:

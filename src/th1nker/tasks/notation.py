@@ -270,20 +270,27 @@ def parse_problem(problem: str, base: int = 10) -> tuple[Problems, int]:
     return _arithmetic(problem, base), base
 
 
-def encode_problems(problems: list[str], base: int = 10) -> ProblemBatch:
-    """One batch of the parsed problems, encoded like the stream encodes them."""
+def encode_problems(
+    problems: list[str], base: int = 10, written_in: int | None = None
+) -> ProblemBatch:
+    """One batch of the parsed problems (numbers read in `base`), encoded like the stream
+    encodes them, in base `written_in` (default: `base`; a conversion keeps its target base,
+    every other answer is asked in `written_in` too)."""
     if not problems:
         raise NotationError("no problems given")
     pieces, parts = [], []
     fields = {k: np.zeros(len(problems), np.int64) for k in ("task", "base", "out_base")}
     difficulty = {k: np.zeros(len(problems), np.int64) for k in ("digits", "operands")}
+    encoded_in = base if written_in is None else written_in
     for i, text in enumerate(problems):
         parsed, out_base = parse_problem(text, base)
+        if parsed.task != "base_convert":
+            out_base = encoded_in
         row = np.array([i])
-        bases, out_bases = np.array([base]), np.array([out_base])
+        bases, out_bases = np.array([encoded_in]), np.array([out_base])
         pieces.append((parsed.encode(bases, out_bases), row))
         parts.append((parsed, row))
         fields["task"][i] = TASKS.index(parsed.task)
-        fields["base"][i], fields["out_base"][i] = base, out_base
+        fields["base"][i], fields["out_base"][i] = encoded_in, out_base
         difficulty["digits"][i], difficulty["operands"][i] = (d[0] for d in parsed.difficulty())
     return ProblemBatch(merge_rows(len(problems), pieces), parts=parts, **fields, **difficulty)

@@ -33,6 +33,7 @@ from th1nker.tasks.generators import (
     sample_arithmetic,
     sample_base_convert,
     sample_factorize,
+    sample_factorize_log_uniform,
     sample_recall,
     sample_sequences,
 )
@@ -186,12 +187,15 @@ class ArithmeticSpec(_GeneratorSpec):
 
 
 class FactorizeSpec(_GeneratorSpec):
-    """Products of `factors` primes up to `max_number`; prime digit counts uniform in `digits`."""
+    """Products of `factors` primes up to `max_number`, drawn by `sampling`: `prime_digits`
+    (each prime's digit count uniform in `digits`) or `log_uniform` (the smallest prime factor
+    and each further one log-uniform; docs/task-language.md#factorization)."""
 
     type: Literal["factorize"] = "factorize"
     factors: Range = (2, 5)
     max_number: int = Field(default=10**9, ge=2, lt=MAX_PRIME_BOUND)
     digits: Range | None = None
+    sampling: Literal["prime_digits", "log_uniform"] = "prime_digits"
 
     @model_validator(mode="before")
     @classmethod
@@ -205,6 +209,11 @@ class FactorizeSpec(_GeneratorSpec):
         if top == 0:
             raise ValueError(f"max_number {self.max_number}: no prime up to it")
         _check_within("digits", self.prime_digits, 1, top)
+        if self.sampling == "log_uniform":
+            if self.digits is not None:
+                raise ValueError("digits goes with sampling 'prime_digits' only")
+            if self.max_number >= 2**62:
+                raise ValueError("sampling 'log_uniform' needs max_number < 2**62")
         return self
 
     @property
@@ -213,6 +222,8 @@ class FactorizeSpec(_GeneratorSpec):
         return self.digits or (1, _largest_prime_digits(self.max_number))
 
     def draw(self, rng, n):
+        if self.sampling == "log_uniform":
+            return sample_factorize_log_uniform(rng, n, self.factors, self.max_number)
         return sample_factorize(rng, n, self.factors, self.prime_digits, self.max_number)
 
 

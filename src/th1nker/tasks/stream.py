@@ -54,13 +54,22 @@ class ProblemBatch:
                 texts[row] = text
         return texts
 
+    def groups(self) -> list[dict[str, str]]:
+        """Per row, the extra labels its generator tabulates accuracy by (`Problems.groups`)."""
+        labels: list[dict[str, str]] = [{} for _ in range(len(self))]
+        for problems, rows in self.parts:
+            for name, values in problems.groups().items():
+                for row, value in zip(rows, values, strict=True):
+                    labels[row][name] = value
+        return labels
+
     def trace(self) -> list[list[list[int]]]:
         """Per row, the tokens of every state of its algorithm trace (in its output base, each
         ending with `eos`; the last is the target). See `Problems.trace`."""
         e = self.encoded
         traces = [[e.target_ids[i, : e.target_len[i]].tolist()] for i in range(len(self))]
         for problems, rows in self.parts:
-            states = problems.trace(self.out_base[rows])
+            states = problems.trace(self.base[rows], self.out_base[rows])
             if states is None:  # no algorithm trace: the answer is the one state
                 continue
             for row, row_states in zip(rows, states, strict=True):
@@ -72,7 +81,9 @@ class ProblemBatch:
         texts: list[list[str]] = [[] for _ in range(len(self))]
         for problems, rows in self.parts:
             for row, states in zip(
-                rows, problems.describe_trace(fmt, self.out_base[rows]), strict=True
+                rows,
+                problems.describe_trace(fmt, self.base[rows], self.out_base[rows]),
+                strict=True,
             ):
                 texts[row] = states
         return texts

@@ -22,7 +22,14 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SerializeAsAny, model_validator
 
-from th1nker.config_files import ConfigError, read_yaml, registered, validate
+from th1nker.config_files import (
+    ConfigError,
+    merge_overrides,
+    override_key,
+    read_yaml,
+    registered,
+    validate,
+)
 from th1nker.memory.registry import MEMORIES
 from th1nker.models.config import ModelConfig
 from th1nker.models.family import CONFIGS, FamilyConfig
@@ -191,9 +198,14 @@ def load_experiment(
     """
     default = ExperimentConfig().model_dump(mode="json")
     default["model"] = {}  # the family's own defaults: `model.kind=trm` must not inherit th1nker's
-    data, source = read_yaml(path, default, overrides, "experiment")
+    data, source = read_yaml(path, default, (), "experiment")
+    for override in overrides:
+        if isinstance(data.get("task"), str) and override_key(override).startswith("task."):
+            # a field of a task file: the file's fields first, then this one over them
+            data["task"] = _scheme_from_path(_beside(path, data["task"]) if path else data["task"])
+        data = merge_overrides(data, [override])
     if path is not None:
-        if "task" in data:
+        if isinstance(data.get("task"), str):
             data["task"] = _beside(path, data["task"])
         model = data.get("model")
         if isinstance(model, dict) and model.get("kind", "th1nker") in CONFIGS:

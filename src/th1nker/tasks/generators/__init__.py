@@ -1,7 +1,11 @@
 from th1nker.tasks.generators.arithmetic import ArithmeticProblems, sample_arithmetic
 from th1nker.tasks.generators.base import Encoded, Problems, decimal
 from th1nker.tasks.generators.base_convert import BaseConvertProblems, sample_base_convert
-from th1nker.tasks.generators.factorize import FactorizeProblems, sample_factorize
+from th1nker.tasks.generators.factorize import (
+    FactorizeProblems,
+    sample_factorize,
+    sample_factorize_log_uniform,
+)
 from th1nker.tasks.generators.memory_tasks import (
     CopyProblems,
     RecallProblems,
@@ -23,6 +27,7 @@ __all__ = [
     "sample_arithmetic",
     "sample_base_convert",
     "sample_factorize",
+    "sample_factorize_log_uniform",
     "sample_recall",
     "sample_sequences",
 ]

@@ -84,7 +84,7 @@ class ArithmeticProblems(Problems):
             return [([v], []) for v in long_multiplication_states(*values, base)]
         return reduction_states(values, ops)
 
-    def trace(self, out_base):
+    def trace(self, base, out_base):
         states = [self.states(i, int(out_base[i])) for i in range(len(self))]
         # every number of every state encoded in one call, then laid out state by state
         values = [v for row in states for state_values, _ in row for v in state_values]
@@ -101,7 +101,7 @@ class ArithmeticProblems(Problems):
                 traces[-1].append([*tokens, EOS])
         return traces
 
-    def describe_trace(self, fmt, out_base):
+    def describe_trace(self, fmt, base, out_base):
         return [
             [
                 _expression_text(values, ops, fmt, int(out_base[i]))

@@ -78,20 +78,27 @@ class Problems(abc.ABC):
     ) -> list[tuple[str, str]]:
         """(problem, answer) text per row, numbers written by `fmt(value, base)`."""
 
+    def groups(self) -> dict[str, list[str]]:
+        """Extra per-row labels that evaluation tabulates accuracy by (beyond task, base,
+        digits and operands), e.g. a factorization's smallest prime factor; none by default."""
+        return {}
+
     def choose_out_base(self, rng, base, out_base, allowed_bases):
         """The output base per row; the scheme's choice unless the task decides it."""
         return out_base
 
-    def trace(self, out_base: Int[np.ndarray, " n"]) -> list[list[list[int]]] | None:
+    def trace(
+        self, base: Int[np.ndarray, " n"], out_base: Int[np.ndarray, " n"]
+    ) -> list[list[list[int]]] | None:
         """Per row, the states an exact algorithm passes through, as tokens in `out_base`, each
         ending with `eos`; the last state is the answer (the target). None: this generator has
         no algorithm trace (its answer is its one state)."""
         return None
 
-    def describe_trace(self, fmt: Formatter, out_base: Int[np.ndarray, " n"]) -> list[list[str]]:
+    def describe_trace(self, fmt: Formatter, base, out_base) -> list[list[str]]:
         """Per row, the text of each state of `trace` (numbers written by `fmt(value, base)`);
         without a trace, the answer."""
-        return [[answer] for _, answer in self.describe(fmt, out_base, out_base)]
+        return [[answer] for _, answer in self.describe(fmt, base, out_base)]
 
 
 def decimal(value: int | Fraction, base: int) -> str:

@@ -1,4 +1,12 @@
-"""Base conversion: a number in base a, the trigger `output:base @ b`, the target in base b."""
+"""Base conversion: a number in base a, the trigger `output:base @ b`, the target in base b.
+
+The trace is Horner's rule in the target base: state k is the value of the k most significant
+input digits, written in base b (255 from base 10 to 16: 2 -> 19 -> ff, i.e. 2, 2*10+5, 25*10+5).
+Each state is the last times a plus one digit, a product by a constant and a carry that runs from
+the least significant digit up, the direction in which the task language writes numbers; the
+textbook repeated division by b runs its remainders from the most significant digit down, against
+it. A number with d input digits has d states (the sign, if any, is written on every state).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +15,12 @@ import dataclasses
 import numpy as np
 from jaxtyping import Shaped
 
-from th1nker.tasks.batch_encoding import concat_segments, constant_segment, encode_ints
+from th1nker.tasks.batch_encoding import (
+    concat_segments,
+    constant_segment,
+    encode_ints,
+    int_digits,
+)
 from th1nker.tasks.generators.base import (
     Encoded,
     Formatter,
@@ -17,7 +30,7 @@ from th1nker.tasks.generators.base import (
     output_base_suffix,
 )
 from th1nker.tasks.sampling import decimal_digits, sample_numbers
-from th1nker.tasks.vocab import EQUALS
+from th1nker.tasks.vocab import EOS, EQUALS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +64,35 @@ class BaseConvertProblems(Problems):
             ]
         )
         return Encoded(*inputs, *number_target(self.value, out_base))
+
+    def prefixes(self, base) -> list[list[int]]:
+        """Per row, the Horner states: the value of its 1, 2, ... most significant digits in
+        `base` (sign included), the last being the value itself."""
+        digits, lengths = int_digits(self.value, base)
+        rows = []
+        for i, value in enumerate(self.value):
+            sign, acc, states = (-1 if value < 0 else 1), 0, []
+            for digit in digits[i, : lengths[i]][::-1].tolist():
+                acc = acc * int(base[i]) + digit
+                states.append(sign * acc)
+            rows.append(states)
+        return rows
+
+    def trace(self, base, out_base):
+        rows = self.prefixes(base)
+        values = np.array([v for states in rows for v in states], dtype=object)
+        bases = np.repeat(np.asarray(out_base, dtype=np.int64), [len(r) for r in rows])
+        tokens, lengths = concat_segments(
+            [encode_ints(values, bases), constant_segment([EOS], np.ones(len(values), bool))]
+        )
+        flat = iter(tokens[k, : lengths[k]].tolist() for k in range(len(values)))
+        return [[next(flat) for _ in states] for states in rows]
+
+    def describe_trace(self, fmt, base, out_base):
+        return [
+            [fmt(v, int(b)) for v in states]
+            for states, b in zip(self.prefixes(base), out_base, strict=True)
+        ]
 
     def describe(self, fmt: Formatter, base, out_base):
         return [
