@@ -77,16 +77,17 @@ def verified_search(
     tried = torch.ones(n, dtype=torch.long)
     verdicts = _verify_rows(batch, list(range(n)), greedy)
     candidate[[i for i, v in enumerate(verdicts) if v.correct]] = 0
-    generator = torch.Generator(model.device).manual_seed(seed)
+    device = model.device
+    generator = torch.Generator(device).manual_seed(seed)
+    budget = model.steps_for(batch)  # once: the same for every candidate
     for k in range(1, candidates):
         rows = torch.nonzero(candidate < 0).flatten()
         if not len(rows):
             break
-        device = model.device
         drawn = model.sample(
             batch["input_ids"][rows].to(device),
             batch["input_mask"][rows].to(device),
-            model.steps_for(batch)[rows].to(device),
+            budget[rows].to(device),
             max_answer=width,
             temperature=temperature,
             generator=generator,
