@@ -24,6 +24,7 @@ from th1nker.tasks.checking import check_batch
 from th1nker.tasks.stream import ProblemStream
 from th1nker.tasks.vocab import EOS, EQUALS, PAD, TOKEN_IDS
 from th1nker.train.checkpoint import load_checkpoint
+from th1nker.train.evaluate import evaluate
 from th1nker.train.experiment import load_experiment
 
 EXPRESSIONS = [{"type": "arithmetic", "operands": [2, 4], "digits": [1, 2]}]
@@ -199,3 +200,16 @@ def test_length_buckets_change_the_padding_not_the_loss_or_its_gradient():
         assert losses[k][0] == pytest.approx(losses[0][0], rel=1e-6)
         assert losses[k][1:] == losses[0][1:]
         assert torch.allclose(grads[k], grads[0], rtol=1e-4, atol=1e-7)
+
+
+def test_evaluation_tabulates_each_conversion_in_numeric_order():
+    task = scheme(
+        generators=[{"type": "base_convert", "digits": [1, 6], "trace": "hub"}],
+        bases={"values": [2, 10, 16]},
+    )
+    model = DecoderOnly(DecoderConfig(**TINY, scratchpad=True, max_scratchpad=64))
+    result = evaluate(model, task, "test", 90, 45, seed=1)
+    by = result.by["conversion"]
+    assert list(by) == ["2->10", "2->16", "10->2", "10->16", "16->2", "16->10"]
+    assert sum(total for _, total in by.values()) == 90
+    assert "conversion" not in evaluate(model, scheme(), "test", 20, 20, seed=1).by

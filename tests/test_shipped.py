@@ -133,5 +133,7 @@ def test_models_lists_every_shipped_checkpoint_with_its_card():
 def test_solve_refuses_what_no_shipped_model_answers_and_names_them():
     result = CliRunner().invoke(app, ["solve", "255 to base 16", "1+1"])
     assert result.exit_code == 2
-    assert "no shipped model answers base_convert" in result.output and "add_sub_10" in result.output
+    assert (
+        "no shipped model answers base_convert" in result.output and "add_sub_10" in result.output
+    )
     assert "1+1 = 2  right" in result.output

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from th1nker.cli import app
 from th1nker.tasks.stream import ProblemStream
-from th1nker.tasks.vocab import PAD
+from th1nker.tasks.vocab import PAD, TOKEN_IDS
 
 N = 10_000
 
@@ -193,3 +193,48 @@ def test_base_conversion_states_are_horner_prefixes_in_the_target_base():
         assert int(tensors["trace_len"][i]) == len(expected)
     assert reference_horner_states(255, 10) == [2, 25, 255]
     assert reference_horner_states(0, 16) == [0] and reference_horner_states(-5, 2) == [-1, -2, -5]
+
+
+def written(value: int, base: int) -> list[int]:
+    """Tokens of `value` in `base` (sign, digits least significant first, eos), by divmod."""
+    digits, rest = [], abs(value)
+    while True:
+        rest, digit = divmod(rest, base)
+        digits.append(digit)
+        if rest == 0:
+            break
+    return [TOKEN_IDS["!"]] * (value < 0) + digits + [TOKEN_IDS["eos"]]
+
+
+def reference_hub_states(value: int, base: int, out_base: int) -> list[tuple[int, int]]:
+    """(value, written in) per state of the `hub` trace: powers of two meet in base 16."""
+
+    def hub(b):
+        return 16 if bin(b).count("1") == 1 else b
+
+    a, b = hub(base), hub(out_base)
+    states = [] if a == base else [(value, a)]
+    if a != b:
+        states += [(v, b) for v in reference_horner_states(value, a)]
+    if out_base != b or not states:
+        states.append((value, out_base))
+    return states
+
+
+def test_hub_base_conversion_states_meet_in_hex_between_powers_of_two():
+    generator = {"type": "base_convert", "digits": [1, 12], "negative": True, "trace": "hub"}
+    records, tensors = traced([generator], bases=(2, 4, 10, 16, 256, 3, 30))
+    lengths = {}
+    for i, record in enumerate(records):
+        value = read_number(record["input_ids"][2:-4], record["base"])
+        expected = reference_hub_states(value, record["base"], record["out_base"])
+        assert record["trace_ids"] == [written(v, b) for v, b in expected], record["problem"]
+        assert record["trace_ids"][-1] == record["target_ids"]
+        assert int(tensors["trace_len"][i]) == len(expected)
+        pair = (record["base"], record["out_base"])
+        lengths[pair] = max(lengths.get(pair, 0), sum(map(len, record["trace_ids"])))
+    assert reference_hub_states(255, 10, 16) == [(2, 16), (25, 16), (255, 16)]
+    assert reference_hub_states(255, 2, 4) == [(255, 16), (255, 4)]
+    assert reference_hub_states(255, 16, 2) == [(255, 2)]
+    assert reference_hub_states(-7, 256, 10) == [(-7, 16), (-7, 10)]
+    assert reference_hub_states(100, 3, 30) == [(1, 30), (3, 30), (11, 30), (33, 30), (100, 30)]

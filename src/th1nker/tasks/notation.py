@@ -266,7 +266,7 @@ def parse_problem(problem: str, base: int = 10) -> tuple[Problems, int]:
             raise NotationError(
                 f"{shown(problem)}: the target base must be 2..256, got {shown(target)}"
             )
-        return BaseConvertProblems(np.array([value], dtype=object)), int(target)
+        return BaseConvertProblems(np.array([value], dtype=object), np.zeros(1, bool)), int(target)
     return _arithmetic(problem, base), base
 
 

@@ -237,6 +237,11 @@ class BaseConvertSpec(_GeneratorSpec):
     to_bases: list[Base] | None = Field(
         default=None, description="target bases (default: the scheme's input bases)"
     )
+    trace: Literal["horner", "hub"] = Field(
+        default="horner",
+        description="horner: Horner's rule in the target base; hub: the same between hub bases "
+        "(16 for powers of two), states a few times shorter (docs/task-language.md#traces)",
+    )
 
     @model_validator(mode="after")
     def _check_ranges(self):
@@ -244,7 +249,7 @@ class BaseConvertSpec(_GeneratorSpec):
         return self
 
     def draw(self, rng, n):
-        return sample_base_convert(rng, n, self.digits, self.max_number, self.negative)
+        return sample_base_convert(rng, n, self.digits, self.max_number, self.negative, self.trace)
 
 
 class CopySpec(_GeneratorSpec):

@@ -77,11 +77,12 @@ class EvalResult:
 
 
 def _sorted_values(values: list[str]) -> list[str]:
-    """By leading number (`3`, `4-7`, `16-31` in numeric order), then names alphabetically."""
+    """By the numbers they hold (`3`, `4-7`, `16-31`, `10->2`, `10->16` in numeric order), then
+    names alphabetically."""
 
     def key(value: str):
-        match = re.match(r"\d+", value)
-        return (match is None, int(match[0]) if match else 0, value)
+        numbers = [int(n) for n in re.findall(r"\d+", value)]
+        return (not numbers, numbers, value)
 
     return sorted(values, key=key)
 
@@ -105,7 +106,8 @@ def evaluate(
     (a halting head may stop a problem sooner, except with `fixed_steps`); `mean_steps` is the
     mean of the steps used. With `candidates` > 1, verified search (th1nker.search) also counts
     the problems with a verified answer among that many candidates (samples at `temperature`).
-    Groups: task, base, digits, operands, and what the generators add (`Problems.groups`).
+    Groups: task, base, digits, operands, conversion (`10->2`, rows whose output base differs
+    from their input base), and what the generators add (`Problems.groups`).
     `progress(done)`, if given, is called after every batch with the number of problems
     evaluated so far.
     """
@@ -147,6 +149,9 @@ def evaluate(
                 "operands": str(int(batch["operands"][i])),
                 **labels,
             }
+            if int(batch["out_base"][i]) != int(batch["base"][i]):
+                values["conversion"] = f"{values['base']}->{int(batch['out_base'][i])}"
+
             for group, value in values.items():
                 cell = counts[group][value]
                 cell[0] += verdict.correct

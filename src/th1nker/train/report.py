@@ -90,8 +90,8 @@ def render_markdown(
             f"| {split} | {result.accuracy:.4f} | {result.total} | {result.mean_steps:.2f} |"
         )
     for split, result in results.items():
-        for group in ("task", "base", "digits", "operands"):
-            if len(result.by[group]) > 1 or group == "digits":
+        for group in ("task", "base", "conversion", "digits", "operands"):
+            if len(result.by.get(group, {})) > 1 or group == "digits":
                 table = _accuracy_table(result, group)
                 lines += ["", f"## {split}: accuracy by {group}", "", table]
     if config.task.curriculum is not None:
