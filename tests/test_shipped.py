@@ -130,8 +130,17 @@ def test_models_lists_every_shipped_checkpoint_with_its_card():
     assert all(name in table.stdout for name in shipped)
 
 
+def test_solve_converts_through_hub_states_written_in_their_own_bases():
+    result = CliRunner().invoke(app, ["solve", "255 to base 2", "--trace"])
+    assert result.exit_code == 0, result.output
+    assert "255 to base 2 = 11111111 (decimal 255)  right" in result.output
+    # the Horner states 2, 2*10+5, 25*10+5 written in hex (2, 19, ff), shown as decimal values
+    assert re.findall(r"step \d: (\d+)", result.output) == ["2", "25", "255", "255"]
+    assert "base_convert" in result.output
+
+
 def test_solve_refuses_what_no_shipped_model_answers_and_names_them():
-    result = CliRunner().invoke(app, ["solve", "255 to base 16", "1+1"])
+    result = CliRunner().invoke(app, ["solve", "255 to base 8", "1+1"])
     assert result.exit_code == 2
     assert (
         "no shipped model answers base_convert" in result.output and "add_sub_10" in result.output

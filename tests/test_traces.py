@@ -24,6 +24,7 @@ from reference import (
 from typer.testing import CliRunner
 
 from th1nker.cli import app
+from th1nker.tasks.generators.base_convert import state_bases
 from th1nker.tasks.stream import ProblemStream
 from th1nker.tasks.vocab import PAD, TOKEN_IDS
 
@@ -148,16 +149,20 @@ def reference_factorization_states(n: int) -> list[str]:
     return [*inner, canonical(factors)]
 
 
-def reference_horner_states(value: int, base: int) -> list[int]:
-    """The value of the 1, 2, ... most significant digits of |value| in `base`, signed."""
+def digits_by_divmod(value: int, base: int) -> list[int]:
+    """The digits of |value| in `base`, least significant first (0 is one digit)."""
     digits, rest = [], abs(value)
     while True:
         rest, digit = divmod(rest, base)
         digits.append(digit)
         if rest == 0:
-            break
+            return digits
+
+
+def reference_horner_states(value: int, base: int) -> list[int]:
+    """The value of the 1, 2, ... most significant digits of |value| in `base`, signed."""
     states, acc = [], 0
-    for digit in reversed(digits):
+    for digit in reversed(digits_by_divmod(value, base)):
         acc = acc * base + digit
         states.append(-acc if value < 0 else acc)
     return states
@@ -197,13 +202,7 @@ def test_base_conversion_states_are_horner_prefixes_in_the_target_base():
 
 def written(value: int, base: int) -> list[int]:
     """Tokens of `value` in `base` (sign, digits least significant first, eos), by divmod."""
-    digits, rest = [], abs(value)
-    while True:
-        rest, digit = divmod(rest, base)
-        digits.append(digit)
-        if rest == 0:
-            break
-    return [TOKEN_IDS["!"]] * (value < 0) + digits + [TOKEN_IDS["eos"]]
+    return [TOKEN_IDS["!"]] * (value < 0) + digits_by_divmod(value, base) + [TOKEN_IDS["eos"]]
 
 
 def reference_hub_states(value: int, base: int, out_base: int) -> list[tuple[int, int]]:
@@ -238,3 +237,9 @@ def test_hub_base_conversion_states_meet_in_hex_between_powers_of_two():
     assert reference_hub_states(255, 16, 2) == [(255, 2)]
     assert reference_hub_states(-7, 256, 10) == [(-7, 16), (-7, 10)]
     assert reference_hub_states(100, 3, 30) == [(1, 30), (3, 30), (11, 30), (33, 30), (100, 30)]
+    # `solve --trace` reads each state a model wrote in the base of the same rule
+    for (base, out_base), _ in lengths.items():
+        for value in (0, 7, 255, 123456789):
+            expected = [b for _, b in reference_hub_states(value, base, out_base)]
+            assert state_bases(True, base, out_base, len(expected)) == expected, (base, out_base)
+    assert state_bases(False, 10, 2, 3) == [2, 2, 2]

@@ -42,6 +42,7 @@ PREFERENCE = (
     "multiplication_signed",
     "expressions",
     "factorize_30",
+    "base_convert",
 )
 """Which shipped model answers a problem that several cover: the narrowest first."""
 CARD = "card.json"

@@ -21,6 +21,7 @@ from th1nker.models.family import Family, FamilyConfig
 from th1nker.search import verified_search
 from th1nker.tasks.checking import VERIFIABLE, answer_tokens, check_batch, decode_factorization
 from th1nker.tasks.generators import decimal
+from th1nker.tasks.generators.base_convert import state_bases
 from th1nker.tasks.notation import NotationError, encode_problems
 from th1nker.tasks.numbers import MalformedNumber, decode_number, format_in_base
 from th1nker.tasks.scheme import TASKS, TaskScheme
@@ -110,9 +111,11 @@ def solve(
     temperature: float = 1.0,
     seed: int = 0,
     written_in: int | None = None,
+    hub_trace: bool = False,
 ):
     """Solutions of `problems` (all in one batch; numbers read in `base`, given to the model in
-    `written_in`, default `base`: see `reading_base`); raises NotationError for unreadable ones
+    `written_in`, default `base`: see `reading_base`; `hub_trace`: the model writes conversions
+    by the hub trace, `uses_hub_trace`); raises NotationError for unreadable ones
     and for ones longer than the model reads. With `candidates` > 1, the problems that can be
     verified (factorizations) get verified search (th1nker.search): the first of up to that many
     candidates that verifies is the answer."""
@@ -142,14 +145,10 @@ def solve(
         own_steps, verdict = int(steps[i]), verdicts[i]
         task, out_base = TASKS[int(batch["task"][i])], int(batch["out_base"][i])
         shown_base = out_base if task == "base_convert" else base
-        history = (
-            [
-                per_step[s][i].value or state_text(answer_tokens(answers[s, i].tolist()), out_base)
-                for s in range(len(per_step))
-            ]
-            if trace
-            else None
-        )
+        bases = [out_base] * len(per_step)
+        if task == "base_convert":  # the states it used, each in its own base
+            bases[:own_steps] = state_bases(hub_trace, int(batch["base"][i]), out_base, own_steps)
+        history = _history(per_step, answers, i, out_base, bases) if trace else None
         halts = [None if h.isnan() else float(h) for h in halt[:, i]] if trace else None
         if trace and all(h is None for h in halts):  # no halting head: what it did not use
             history, halts = history[:own_steps], halts[:own_steps]  # is only padding
@@ -171,6 +170,23 @@ def solve(
             )
         )
     return solutions
+
+
+def _history(per_step, answers, row: int, out_base: int, bases: list[int]) -> list[str]:
+    """What `row` wrote at every step as decimal text: the checked answer, or the state as
+    numbers and operators, each state read in the base it is written in (`bases`: a
+    conversion's hub states are in other bases than its answer)."""
+    history = []
+    for s, base in enumerate(bases):
+        tokens = answer_tokens(answers[s, row].tolist())
+        answer = per_step[s][row].value if base == out_base else ""
+        history.append(answer or state_text(tokens, base))
+    return history
+
+
+def uses_hub_trace(task: TaskScheme) -> bool:
+    """Whether a model trained on `task` writes base conversions by the `hub` trace."""
+    return any(getattr(spec, "trace", None) == "hub" for spec in task.generators)
 
 
 def _search(model, batch, finals, candidates, temperature, seed) -> dict[int, dict]:

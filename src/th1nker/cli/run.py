@@ -21,7 +21,13 @@ from th1nker.cli.app import SchemeOption, app, console, errors, fail, load_schem
 from th1nker.config_files import ConfigError, read_text_file
 from th1nker.messages import shown
 from th1nker.shipped import route
-from th1nker.solve import input_refusals, pretrained_path, reading_base, solve
+from th1nker.solve import (
+    input_refusals,
+    pretrained_path,
+    reading_base,
+    solve,
+    uses_hub_trace,
+)
 from th1nker.tasks.notation import NotationError, encode_problems
 from th1nker.train.checkpoint import load_checkpoint, load_checkpoint_config
 from th1nker.train.device import pick_device
@@ -309,7 +315,14 @@ def solve_command(
                 texts = [p.text for p in chunk]
                 try:
                     answered = solve(
-                        model, texts, base, trace, sample, temperature, written_in=written_in
+                        model,
+                        texts,
+                        base,
+                        trace,
+                        sample,
+                        temperature,
+                        written_in=written_in,
+                        hub_trace=uses_hub_trace(config.task),
                     )
                 except ValueError as error:  # a family that cannot sample
                     raise fail(f"--sample {sample}: {error}") from None

@@ -153,3 +153,15 @@ def hub_base(base: Int[np.ndarray, " n"]) -> Int[np.ndarray, " n"]:
     """The hub of each base for the `hub` trace: 16 for a power of two, the base otherwise."""
     base = np.asarray(base, dtype=np.int64)
     return np.where(base & (base - 1) == 0, HEX_HUB, base)
+
+
+def state_bases(hub: bool, base: int, out_base: int, n_states: int) -> list[int]:
+    """The base each of `n_states` states written for a conversion from `base` to `out_base` is
+    in (the answer last), by the rule of `BaseConvertProblems.states`; `hub`: the `hub` trace."""
+    if not hub:
+        return [out_base] * n_states
+    in_hub, out_hub = (int(h) for h in hub_base(np.array([base, out_base])))
+    bases = [out_hub] * n_states
+    if in_hub != base and n_states > 1:
+        bases[0] = in_hub
+    return bases[:-1] + [out_base] if n_states else []
