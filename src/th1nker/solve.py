@@ -145,10 +145,13 @@ def solve(
         own_steps, verdict = int(steps[i]), verdicts[i]
         task, out_base = TASKS[int(batch["task"][i])], int(batch["out_base"][i])
         shown_base = out_base if task == "base_convert" else base
-        bases = [out_base] * len(per_step)
-        if task == "base_convert":  # the states it used, each in its own base
-            bases[:own_steps] = state_bases(hub_trace, int(batch["base"][i]), out_base, own_steps)
-        history = _history(per_step, answers, i, out_base, bases) if trace else None
+        history = None
+        if trace:
+            bases = [out_base] * len(per_step)
+            if task == "base_convert":  # the states it used, each in its own base
+                in_base = int(batch["base"][i])
+                bases[:own_steps] = state_bases(hub_trace, in_base, out_base, own_steps)
+            history = _history(per_step, answers, i, out_base, bases)
         halts = [None if h.isnan() else float(h) for h in halt[:, i]] if trace else None
         if trace and all(h is None for h in halts):  # no halting head: what it did not use
             history, halts = history[:own_steps], halts[:own_steps]  # is only padding

@@ -310,7 +310,7 @@ def solve_command(
         bar = progress.add_task("solve", total=len(good))
         for path in dict.fromkeys(p.model for p in good):  # each model once, in problem order
             config, model, _ = _load(path)
-            written_in = reading_base(config.task, base)
+            written_in, hub_trace = reading_base(config.task, base), uses_hub_trace(config.task)
             for chunk in _chunks([p for p in good if p.model == path], SOLVE_BATCH):
                 texts = [p.text for p in chunk]
                 try:
@@ -322,7 +322,7 @@ def solve_command(
                         sample,
                         temperature,
                         written_in=written_in,
-                        hub_trace=uses_hub_trace(config.task),
+                        hub_trace=hub_trace,
                     )
                 except ValueError as error:  # a family that cannot sample
                     raise fail(f"--sample {sample}: {error}") from None
