@@ -32,13 +32,23 @@ WIRING = [
 ]
 
 
-@pytest.mark.parametrize("name", ["dnc", "ntm", "two_memories"])
+@pytest.mark.parametrize("name", sorted(p.stem for p in CONFIGS.glob("*.yaml")))
 def test_shipped_networks_build_run_and_train_a_step(name):
+    torch.manual_seed(0)  # the router of routed_memories sends rows to both of its memories
     network = load_network(CONFIGS / f"{name}.yaml")
     out, _ = network.run(torch.randn(2, 6, 9), detach_every=3)
     assert out.shape == (2, 6, 8) and torch.isfinite(out).all()
     out.sum().backward()
     assert all(p.grad is not None for p in network.parameters() if p.requires_grad)
+
+
+def test_a_memory_without_interface_takes_no_connection():
+    slots = {"p": {"type": "persistent", "slots": 2, "width": 3}, **LSTM_DNC}
+    wiring = [{"to": "c", "from": ["input", "p"]}, *WIRING[1:]]
+    out, _ = Network(spec(slots, wiring)).run(torch.randn(2, 3, 4))
+    assert out.shape == (2, 3, 3)
+    with pytest.raises(ConfigError, match="module p \\(persistent\\) takes no input"):
+        Network(spec(slots, [*wiring, {"to": "p", "from": "input"}]))
 
 
 def test_extends_pulls_a_module_from_another_file():

@@ -15,7 +15,18 @@ SPECS = {
     "dnc": {"type": "dnc", "slots": 8, "width": 8, "reads": 2},
     "ntm": {"type": "ntm", "slots": 8, "width": 8, "reads": 1, "writes": 2},
     "attention": {"type": "attention", "slots": 8, "width": 8, "reads": 3, "flags": {"top_k": 2}},
+    "neural": {"type": "neural", "width": 8, "hidden": 16},
+    "episodic": {"type": "episodic", "slots": 6, "width": 8, "reads": 2, "top_k": 2},
+    "persistent": {"type": "persistent", "slots": 3, "width": 8},
+    "mixture": {
+        "type": "mixture",
+        "width": 8,
+        "router": {"top_k": 2},
+        "experts": [{"type": "neural", "width": 4, "hidden": 8}, {"type": "episodic", "width": 4}],
+    },  # fmt: skip
 }
+TOKENS = {"dnc": 2, "ntm": 1, "attention": 3, "neural": 1, "episodic": 2, "persistent": 3,
+          "mixture": 1}  # fmt: skip
 
 
 def model(spec, **fields) -> Th1nker:
@@ -37,7 +48,7 @@ def test_swapped_memory_trains_and_is_read_every_step(kind):
     latents = m.init_latent(4)
     state = m.init_kv_cache(latents)
     latents, state = m.read_input(latents, inputs, state)
-    assert state["values"].shape == (4, SPECS[kind]["reads"], TINY_MODEL["dim"])
+    assert state["values"].shape == (4, TOKENS[kind], TINY_MODEL["dim"])
 
 
 def test_each_think_starts_from_a_fresh_memory():
@@ -78,8 +89,9 @@ def test_bad_memory_specs_name_the_field_and_the_allowed_values():
             load_experiment(None, list(overrides))
         return str(caught.value)
 
-    assert "model.memory: type 'lstm' is not a known memory type; known: attention, dnc, ntm" in (
-        error("model.memory={type: lstm}")
+    assert (
+        "model.memory: type 'lstm' is not a known memory type; known: attention, dnc, episodic, mixture, neural, ntm, persistent"
+        in (error("model.memory={type: lstm}"))
     )
     assert "model.memory.slotz: unknown field; allowed: type, slots, width" in error(
         "model.memory={type: dnc, slotz: 3}"

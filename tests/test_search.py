@@ -128,8 +128,8 @@ def factor_run(tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
     result = CliRunner().invoke(app, [
         "train", "--config", "configs/experiments/factorize_scratchpad.yaml",
-        "model.dim=32", "model.n_layers=1", "model.n_heads=2", "train.max_steps=20",
-        "train.max_minutes=null", "train.eval_every=1000", "eval.examples=50",
+        "model.dim=32", "model.n_layers=1", "model.n_heads=2", "model.max_scratchpad=48",
+        "train.max_steps=20", "train.max_minutes=null", "train.eval_every=1000", "eval.examples=50",
         "eval.final_examples=50", "train.tensorboard=false", f"train.runs_dir={runs}",
     ])  # fmt: skip
     assert result.exit_code == 0, result.output

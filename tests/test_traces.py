@@ -149,6 +149,21 @@ def reference_factorization_states(n: int) -> list[str]:
     return [*inner, canonical(factors)]
 
 
+def reference_trial_states(n: int) -> list[str]:
+    """Trial division by every prime d while d*d <= the cofactor: `d*q` (divides; retry d) or
+    `d%r` (next d), then the canonical answer."""
+    states, m, d = [], n, 2
+    while d * d <= m:
+        if len(trial_division(d)) == 1:  # d is prime
+            q, r = divmod(m, d)
+            states.append(f"{d}*{q}" if r == 0 else f"{d}%{r}")
+            if r == 0:
+                m = q
+                continue
+        d += 1
+    return [*states, canonical(trial_division(n))]
+
+
 def digits_by_divmod(value: int, base: int) -> list[int]:
     """The digits of |value| in `base`, least significant first (0 is one digit)."""
     digits, rest = [], abs(value)
@@ -168,9 +183,13 @@ def reference_horner_states(value: int, base: int) -> list[int]:
     return states
 
 
-@pytest.mark.parametrize("sampling", ["prime_digits", "log_uniform"])
-def test_factorization_states_divide_by_the_smallest_prime_factor(sampling):
-    generator = {"type": "factorize", "factors": [1, 12], "max_number": 10**6, "sampling": sampling}
+@pytest.mark.parametrize(
+    ("sampling", "max_number"), [("prime_digits", 10**3), ("log_uniform", 10**6)]
+)  # prime_digits multiplies up to 12 primes <= max_number: the reference's trial division of
+# those products costs about the second-largest prime per number
+def test_factorization_states_divide_by_the_smallest_prime_factor(sampling, max_number):
+    generator = {"type": "factorize", "factors": [1, 12], "max_number": max_number,
+                 "sampling": sampling}  # fmt: skip
     records, tensors = traced([generator], bases=(2, 10, 30, 256))
     for i, record in enumerate(records):
         number = read_number(record["input_ids"][3:-1], record["base"])
@@ -184,6 +203,32 @@ def test_factorization_states_divide_by_the_smallest_prime_factor(sampling):
     ]  # fmt: skip
     assert reference_factorization_states(8) == ["2*4", "2^3"]
     assert reference_factorization_states(97) == ["97"]
+
+
+def test_trial_division_states_test_each_prime_up_to_the_square_root():
+    generator = {"type": "factorize", "factors": [1, 15], "max_number": 2**16,
+                 "sampling": "log_uniform", "trace": "trial"}  # fmt: skip
+    records, tensors = traced([generator], bases=(2, 10, 30, 256))
+    for i, record in enumerate(records):
+        number = read_number(record["input_ids"][3:-1], record["base"])
+        expected = reference_trial_states(number)
+        states = [read_state(ids, record["out_base"]) for ids in record["trace_ids"]]
+        assert states == expected, record["problem"]
+        assert record["trace"] == expected and record["trace_ids"][-1] == record["target_ids"]
+        assert int(tensors["trace_len"][i]) == len(expected)
+    assert reference_trial_states(360) == [
+        "2*180", "2*90", "2*45", "2%1", "3*15", "3*5", "2^3*3^2*5"
+    ]  # fmt: skip
+    assert reference_trial_states(77) == ["2%1", "3%2", "5%2", "7*11", "7*11"]
+    assert reference_trial_states(4) == ["2*2", "2^2"]
+    assert reference_trial_states(2) == ["2"]
+    assert len(reference_trial_states(65521)) == 54 + 1  # a prime: every prime up to 255
+
+
+def test_trial_trace_refuses_numbers_beyond_its_bound():
+    generator = {"type": "factorize", "max_number": 2**24 + 1, "trace": "trial"}
+    with pytest.raises(ValueError, match="trace 'trial' needs max_number <= 16777216"):
+        traced([generator], n=1)
 
 
 def test_base_conversion_states_are_horner_prefixes_in_the_target_base():

@@ -1,4 +1,13 @@
 """The memory library: stateful memories, their readers and writers, and controllers; importing
 it registers the built-in memory and controller types (registry.py)."""
 
-from th1nker.memory import attention_memory, controllers, dnc, ntm  # noqa: F401  (registers)
+from th1nker.memory import (  # noqa: F401  (registers the types)
+    attention_memory,
+    controllers,
+    dnc,
+    episodic,
+    mixture,
+    neural,
+    ntm,
+    persistent,
+)

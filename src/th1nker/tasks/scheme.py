@@ -37,6 +37,7 @@ from th1nker.tasks.generators import (
     sample_recall,
     sample_sequences,
 )
+from th1nker.tasks.generators.factorize import TRIAL_MAX_NUMBER
 from th1nker.tasks.numbers import MAX_BASE, MAX_NUMBER_DIGITS, MIN_BASE
 from th1nker.tasks.primes import MAX_PRIME_BOUND, is_prime
 from th1nker.tasks.vocab import OPERATORS
@@ -196,6 +197,12 @@ class FactorizeSpec(_GeneratorSpec):
     max_number: int = Field(default=10**9, ge=2, lt=MAX_PRIME_BOUND)
     digits: Range | None = None
     sampling: Literal["prime_digits", "log_uniform"] = "prime_digits"
+    trace: Literal["division", "trial"] = Field(
+        default="division",
+        description="division: divide out the smallest prime factor per state; trial: one "
+        "state per trial division (p*q or p%r) up to sqrt of the cofactor "
+        "(docs/task-language.md#traces)",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -214,6 +221,11 @@ class FactorizeSpec(_GeneratorSpec):
                 raise ValueError("digits goes with sampling 'prime_digits' only")
             if self.max_number >= 2**62:
                 raise ValueError("sampling 'log_uniform' needs max_number < 2**62")
+        if self.trace == "trial" and self.max_number > TRIAL_MAX_NUMBER:
+            raise ValueError(
+                f"trace 'trial' needs max_number <= {TRIAL_MAX_NUMBER} (2^24: one state per "
+                f"prime up to the square root), got {self.max_number}"
+            )
         return self
 
     @property
@@ -222,9 +234,10 @@ class FactorizeSpec(_GeneratorSpec):
         return self.digits or (1, _largest_prime_digits(self.max_number))
 
     def draw(self, rng, n):
+        trial = self.trace == "trial"
         if self.sampling == "log_uniform":
-            return sample_factorize_log_uniform(rng, n, self.factors, self.max_number)
-        return sample_factorize(rng, n, self.factors, self.prime_digits, self.max_number)
+            return sample_factorize_log_uniform(rng, n, self.factors, self.max_number, trial)
+        return sample_factorize(rng, n, self.factors, self.prime_digits, self.max_number, trial)
 
 
 class BaseConvertSpec(_GeneratorSpec):

@@ -114,6 +114,7 @@ def evaluate(
     device = model.device
     was_training = model.training
     model.eval()
+    batch_size = min(batch_size, examples)  # drawing (and splitting) more would be thrown away
     stream = ProblemStream(scheme, split, batch_size, seed)
     counts: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0] * 4))
     correct = total = steps_sum = verified = 0

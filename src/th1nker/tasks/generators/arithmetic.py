@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from fractions import Fraction
+from typing import no_type_check
 
 import numpy as np
 from jaxtyping import Int, Shaped
@@ -120,6 +121,7 @@ class ArithmeticProblems(Problems):
         return texts
 
 
+@no_type_check
 def _apply(op: int, a: Number, b: Number) -> Number:
     if op == _PLUS:
         return a + b
@@ -172,6 +174,7 @@ def long_multiplication_states(a: Number, b: Number, base: int) -> list[Number]:
             return states
 
 
+@no_type_check
 def whole_as_int(value: Number) -> Number:
     """A Fraction with denominator 1 as a Python int; anything else unchanged."""
     return int(value) if isinstance(value, Fraction) and value.denominator == 1 else value
@@ -186,6 +189,7 @@ def written_digits(values: Shaped[np.ndarray, "*shape"]) -> Shaped[np.ndarray, "
     return np.array(scaled, dtype=object).reshape(values.shape)
 
 
+@no_type_check
 def _whole_scale(value, base: int) -> int:
     """The least power of `base` that makes `value` whole (1 for integers)."""
     scale = 1

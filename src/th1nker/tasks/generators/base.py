@@ -12,7 +12,7 @@ import abc
 import dataclasses
 from collections.abc import Callable
 from fractions import Fraction
-from typing import ClassVar
+from typing import ClassVar, no_type_check
 
 import numpy as np
 from jaxtyping import Int
@@ -101,6 +101,7 @@ class Problems(abc.ABC):
         return [[answer] for _, answer in self.describe(fmt, base, out_base)]
 
 
+@no_type_check
 def decimal(value: int | Fraction, base: int) -> str:
     """The `Formatter` for plain decimal text (a fraction with its decimal digits: -1.25)."""
     return format_in_base(value, 10) if isinstance(value, Fraction) else str(value)

@@ -14,15 +14,25 @@ Two ways to draw the input (`FactorizeSpec.sampling`):
   numbers as uniform numbers are (Charton 2023 samples GCD operands log-uniformly for the same
   reason). docs/task-language.md#factorization shows the histograms.
 
-The trace divides the cofactor by its smallest prime factor once per state, the factors found so
-far written first (canonical), then `*` and the cofactor, until the cofactor is prime:
-360 -> 2*180 -> 2^2*90 -> 2^3*45 -> 2^3*3*15 -> 2^3*3^2*5. A number with k prime factors has
-max(1, k - 1) states; primes and products of two primes have only the answer.
+Two traces (`FactorizeSpec.trace`):
+
+- `division`: each state divides the cofactor by its smallest prime factor, the factors found so
+  far written first (canonical), then `*` and the cofactor, until the cofactor is prime:
+  360 -> 2*180 -> 2^2*90 -> 2^3*45 -> 2^3*3*15 -> 2^3*3^2*5. A number with k prime factors has
+  max(1, k - 1) states; primes and products of two primes have only the answer.
+- `trial`: trial division, one state per test. For the cofactor m (first n) and the primes p in
+  order while p*p <= m: `p*q` when p divides m (q = m / p becomes the cofactor and p is tried
+  again), else `p%r` with the remainder r = m mod p (p is done). Then the answer: 360 ->
+  2*180 -> 2*90 -> 2*45 -> 2%1 -> 3*15 -> 3*5 -> 2^3*3^2*5 (9 > 5: 5 is prime), 77 -> 2%1 ->
+  3%2 -> 5%2 -> 7*11 -> 7*11. Every decision the search makes is written down, so each state is
+  one remainder of a number by a small prime; a prime n costs one state per prime up to sqrt(n)
+  (54 below 2^16).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 from jaxtyping import Bool, Int, Shaped
@@ -37,17 +47,20 @@ from th1nker.tasks.generators.base import (
 )
 from th1nker.tasks.primes import SIEVE_LIMIT, is_prime_array, sample_primes, small_primes
 from th1nker.tasks.sampling import decimal_digits
-from th1nker.tasks.vocab import EOS, EQUALS, MUL, POW, TASK_FACTORISE
+from th1nker.tasks.vocab import EOS, EQUALS, MOD, MUL, POW, TASK_FACTORISE
+
+TRIAL_MAX_NUMBER = 2**24  # the `trial` trace has one state per prime up to sqrt(n): 564 here
 
 
 @dataclasses.dataclass(frozen=True)
 class FactorizeProblems(Problems):
-    """primes [n, S] ascending (0 in unused slots), n_primes [n], product [n]."""
+    """primes [n, S] ascending (0 in unused slots), n_primes [n], product [n], trial [n]."""
 
     task = "factorize"
     primes: Shaped[np.ndarray, "n slots"]
     n_primes: Int[np.ndarray, " n"]
     product: Shaped[np.ndarray, " n"]
+    trial: Bool[np.ndarray, " n"]  # True: the `trial` trace, False: `division` (module docstring)
 
     def difficulty(self):
         return decimal_digits(self.product), self.n_primes
@@ -132,9 +145,48 @@ class FactorizeProblems(Problems):
         found = np.where(kept, self.primes, 0)
         cofactor = np.where(kept | (self.primes == 0), 1, self.primes).prod(axis=1)
         found_product = np.where(kept & (self.primes != 0), self.primes, 1).prod(axis=1)
-        return FactorizeProblems(found, np.minimum(self.n_primes, k), found_product), cofactor
+        found = FactorizeProblems(found, np.minimum(self.n_primes, k), found_product, self.trial)
+        return found, cofactor
 
     def trace(self, base, out_base):
+        """Per row, the states of its trace (`trial` or `division`) as token lists ending in
+        `eos`, the answer last."""
+        out_base = np.asarray(out_base)
+        traces: list[list[list[int]]] = [[] for _ in range(len(self))]
+        for trial in (True, False):
+            rows = np.flatnonzero(self.trial == trial)
+            if len(rows):
+                part = self.take(rows)
+                kind = part._trial_trace if trial else part._division_trace
+                for row, states in zip(rows, kind(out_base[rows]), strict=True):
+                    traces[row] = states
+        return traces
+
+    def _trial_trace(self, out_base) -> list[list[list[int]]]:
+        steps = [trial_steps(int(n)) for n in self.product]
+        tests = [
+            (p, divides, x, b)
+            for row, b in zip(steps, out_base, strict=True)
+            for p, divides, x in row
+        ]
+        prime, divides, number, bases = np.array(tests, dtype=np.int64).reshape(-1, 4).T
+        tokens, lengths = concat_segments(
+            [
+                encode_ints(prime, bases),
+                constant_segment([MUL], divides == 1),
+                constant_segment([MOD], divides == 0),
+                encode_ints(number, bases),
+                constant_segment([EOS], np.ones(len(tests), dtype=bool)),
+            ]
+        )
+        written = iter(tokens[k, : lengths[k]].tolist() for k in range(len(tests)))
+        answers = self.encode(out_base, out_base)
+        return [
+            [next(written) for _ in row] + [answers.target_ids[i, : answers.target_len[i]].tolist()]
+            for i, row in enumerate(steps)
+        ]
+
+    def _division_trace(self, out_base) -> list[list[list[int]]]:
         n, everywhere = len(self), np.ones(len(self), dtype=bool)
         answers = self.encode(out_base, out_base)
         traces = [[] for _ in range(n)]
@@ -159,14 +211,45 @@ class FactorizeProblems(Problems):
 
     def describe_trace(self, fmt, base, out_base):
         answers = self._factorization_texts(fmt, out_base)
-        texts = [[] for _ in range(len(self))]
+        texts = [
+            [
+                f"{fmt(p, int(b))}{'*' if divides else '%'}{fmt(x, int(b))}"
+                for p, divides, x in trial_steps(int(n))
+            ]
+            if trial
+            else []
+            for n, b, trial in zip(self.product, out_base, self.trial, strict=True)
+        ]
         for k in range(1, self.primes.shape[1] - 1):
-            inner = np.flatnonzero(k < self.n_primes - 1)
+            inner = np.flatnonzero((k < self.n_primes - 1) & ~self.trial)
             found, cofactor = self.take(inner).found_so_far(k)
             found_texts = found._factorization_texts(fmt, out_base[inner])
             for row, text, rest in zip(inner, found_texts, cofactor, strict=True):
                 texts[row].append(f"{text}*{fmt(int(rest), int(out_base[row]))}")
         return [states + [answer] for states, answer in zip(texts, answers, strict=True)]
+
+
+def trial_steps(n: int) -> list[tuple[int, bool, int]]:
+    """The tests of the `trial` trace of n (module docstring): per prime p tried while
+    p*p <= m, (p, True, m // p) when p divides the cofactor m, else (p, False, m % p)."""
+    if n > TRIAL_MAX_NUMBER:
+        raise ValueError(f"the trial trace needs n <= {TRIAL_MAX_NUMBER}, got {n}")
+    steps, m = [], n
+    for p in _trial_primes().tolist():
+        while p * p <= m and m % p == 0:
+            m //= p
+            steps.append((p, True, m))
+        if p * p > m:
+            return steps
+        steps.append((p, False, m % p))
+    raise AssertionError("unreachable: the primes reach sqrt(TRIAL_MAX_NUMBER)")
+
+
+@functools.cache
+def _trial_primes() -> Int[np.ndarray, " count"]:
+    """The primes up to sqrt(TRIAL_MAX_NUMBER), the candidates of the `trial` trace."""
+    primes = small_primes()
+    return primes[primes * primes <= TRIAL_MAX_NUMBER]
 
 
 def sample_factorize(
@@ -175,8 +258,10 @@ def sample_factorize(
     factors: tuple[int, int],
     digits: tuple[int, int],
     max_number: int,
+    trial: bool = False,
 ) -> FactorizeProblems:
-    """`n` products of a uniform number of primes in `factors` (see the module docstring)."""
+    """`n` products of a uniform number of primes in `factors` (see the module docstring),
+    traced by trial division when `trial`."""
     slots = factors[1]
     n_primes = rng.integers(factors[0], factors[1], size=n, endpoint=True)
     high_digits = min(digits[1], len(str(max_number)))
@@ -188,13 +273,14 @@ def sample_factorize(
     primes = np.sort(primes, axis=1)
     primes[np.arange(slots) >= n_primes[:, None]] = 0
     product = np.where(inactive, 1, primes).prod(axis=1)
-    return FactorizeProblems(primes, n_primes, product)
+    return FactorizeProblems(primes, n_primes, product, np.full(n, trial))
 
 
 def sample_factorize_log_uniform(
-    rng: np.random.Generator, n: int, factors: tuple[int, int], max_number: int
+    rng: np.random.Generator, n: int, factors: tuple[int, int], max_number: int, trial: bool = False
 ) -> FactorizeProblems:
-    """`n` numbers <= max_number drawn by the `log_uniform` rule of the module docstring."""
+    """`n` numbers <= max_number drawn by the `log_uniform` rule of the module docstring, traced
+    by trial division when `trial`."""
     most = min(factors[1], max_number.bit_length() - 1)  # 2**k <= max_number
     fewest = min(factors[0], most)
     # the smallest factor p of a composite: log-uniform up to the largest p with p**2 (or
@@ -220,7 +306,7 @@ def sample_factorize_log_uniform(
     primes = np.sort(np.where(primes == 0, max_number + 1, primes), axis=1)
     primes = np.where(primes > max_number, 0, primes)
     product = np.where(primes == 0, 1, primes).astype(object).prod(axis=1)
-    return FactorizeProblems(primes, n_primes, product)
+    return FactorizeProblems(primes, n_primes, product, np.full(n, trial))
 
 
 def _integer_root(value: int, k: Int[np.ndarray, " n"]) -> Int[np.ndarray, " n"]:
