@@ -183,6 +183,21 @@ def reference_horner_states(value: int, base: int) -> list[int]:
     return states
 
 
+def checked_factorization_traces(generator: dict, reference) -> list[tuple[int, int]]:
+    """(number, trace length) of N traced problems of `generator` in bases 2/10/30/256, after
+    checking every state and the record's text against `reference(number)`."""
+    records, tensors = traced([generator], bases=(2, 10, 30, 256))
+    checked = []
+    for i, record in enumerate(records):
+        number = read_number(record["input_ids"][3:-1], record["base"])
+        expected = reference(number)
+        states = [read_state(ids, record["out_base"]) for ids in record["trace_ids"]]
+        assert states == expected, record["problem"]
+        assert record["trace"] == expected and record["trace_ids"][-1] == record["target_ids"]
+        checked.append((number, int(tensors["trace_len"][i])))
+    return checked
+
+
 @pytest.mark.parametrize(
     ("sampling", "max_number"), [("prime_digits", 10**3), ("log_uniform", 10**6)]
 )  # prime_digits multiplies up to 12 primes <= max_number: the reference's trial division of
@@ -190,14 +205,10 @@ def reference_horner_states(value: int, base: int) -> list[int]:
 def test_factorization_states_divide_by_the_smallest_prime_factor(sampling, max_number):
     generator = {"type": "factorize", "factors": [1, 12], "max_number": max_number,
                  "sampling": sampling}  # fmt: skip
-    records, tensors = traced([generator], bases=(2, 10, 30, 256))
-    for i, record in enumerate(records):
-        number = read_number(record["input_ids"][3:-1], record["base"])
-        expected = reference_factorization_states(number)
-        states = [read_state(ids, record["out_base"]) for ids in record["trace_ids"]]
-        assert states == expected, record["problem"]
-        assert record["trace"] == expected and record["trace_ids"][-1] == record["target_ids"]
-        assert int(tensors["trace_len"][i]) == max(1, len(trial_division(number)) - 1)
+    for number, trace_len in checked_factorization_traces(
+        generator, reference_factorization_states
+    ):
+        assert trace_len == max(1, len(trial_division(number)) - 1)
     assert reference_factorization_states(360) == [
         "2*180", "2^2*90", "2^3*45", "2^3*3*15", "2^3*3^2*5"
     ]  # fmt: skip
@@ -208,14 +219,8 @@ def test_factorization_states_divide_by_the_smallest_prime_factor(sampling, max_
 def test_trial_division_states_test_each_prime_up_to_the_square_root():
     generator = {"type": "factorize", "factors": [1, 15], "max_number": 2**16,
                  "sampling": "log_uniform", "trace": "trial"}  # fmt: skip
-    records, tensors = traced([generator], bases=(2, 10, 30, 256))
-    for i, record in enumerate(records):
-        number = read_number(record["input_ids"][3:-1], record["base"])
-        expected = reference_trial_states(number)
-        states = [read_state(ids, record["out_base"]) for ids in record["trace_ids"]]
-        assert states == expected, record["problem"]
-        assert record["trace"] == expected and record["trace_ids"][-1] == record["target_ids"]
-        assert int(tensors["trace_len"][i]) == len(expected)
+    for number, trace_len in checked_factorization_traces(generator, reference_trial_states):
+        assert trace_len == len(reference_trial_states(number))
     assert reference_trial_states(360) == [
         "2*180", "2*90", "2*45", "2%1", "3*15", "3*5", "2^3*3^2*5"
     ]  # fmt: skip

@@ -10,7 +10,8 @@ expansion terminates in base b round-trips exactly. A base itself is written `@`
 token holding it, with token 0 standing for base 256.
 
 `th1nker.tasks.batch_encoding` encodes whole arrays of integers at once; tests hold it equal to
-this module.
+this module. The helpers called once per number are `@no_type_check`: the tests' jaxtyping hook
+would otherwise cost more than they do (tests/conftest.py).
 """
 
 from __future__ import annotations
