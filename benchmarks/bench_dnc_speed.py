@@ -11,26 +11,11 @@ Ratio > 1 means ours is faster.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
-from common import record
+from common import median_seconds, record
 
 from th1nker.memory.dnc_network import dnc_network
-
-
-def median_seconds(steps: list, repeats: int) -> list[float]:
-    """Median time of each step, running them in turn (so drift hits all alike)."""
-    for step in steps:
-        step()  # warm-up
-    times: list[list[float]] = [[] for _ in steps]
-    for _ in range(repeats):
-        for step, bucket in zip(steps, times, strict=True):
-            start = time.perf_counter()
-            step()
-            bucket.append(time.perf_counter() - start)
-    return [statistics.median(bucket) for bucket in times]
 
 
 def main() -> None:

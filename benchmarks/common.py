@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import platform
 import shlex
+import statistics
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -40,3 +42,16 @@ def record(title: str, lines: list[str], note: str = "") -> None:
     )
     with open(ROOT / "benchmarks" / "RESULTS.md", "a") as results:
         results.write(header + "\n".join(lines) + "\n")
+
+
+def median_seconds(steps: list, repeats: int) -> list[float]:
+    """Median time of each step, running them in turn (so drift hits all alike)."""
+    for step in steps:
+        step()  # warm-up
+    times: list[list[float]] = [[] for _ in steps]
+    for _ in range(repeats):
+        for step, bucket in zip(steps, times, strict=True):
+            start = time.perf_counter()
+            step()
+            bucket.append(time.perf_counter() - start)
+    return [statistics.median(bucket) for bucket in times]

@@ -41,7 +41,7 @@ def main() -> None:
         batches = iter(
             make_loader(config.task, "train", train.batch_size, config.seed, trace=traced)
         )
-        model, optimizer = trainer.model, trainer.optimizer
+        model, optimizer = trainer.model, trainer.plan.outer.optimizer
 
         def step() -> None:
             batch = trainer._supervised(next(batches))

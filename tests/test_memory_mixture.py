@@ -5,7 +5,8 @@ router losses are what Switch / ST-MoE define."""
 import pytest
 import torch
 
-from th1nker.memory.mixture import MixtureOfExperts, router_losses, router_stats
+from th1nker.memory.mixture import MixtureOfExperts
+from th1nker.memory.routing import router_losses, router_stats
 
 NEURAL = {"type": "neural", "width": 4, "hidden": 8}
 
@@ -108,3 +109,29 @@ def test_bad_mixtures_are_refused_by_name():
         MixtureOfExperts(experts=[NEURAL, NEURAL], router={"kind": "hash"})
     with pytest.raises(ValueError, match="slotz"):
         MixtureOfExperts(experts=[NEURAL, {"type": "dnc", "slotz": 3}])
+
+
+def test_experts_can_be_controllers_and_whole_sub_networks():
+    sub_network = {
+        "type": "network",
+        "network": {
+            "input_size": 8,
+            "output_size": 6,
+            "modules": {"gru": {"type": "gru", "hidden": 5}, "memory": NEURAL},
+            "connections": [
+                {"to": "gru", "from": ["input", "memory"]},
+                {"to": "memory", "from": "gru"},
+                {"to": "output", "from": ["gru", "memory"]},
+            ],
+        },
+    }
+    moe = MixtureOfExperts(width=8, experts=[{"type": "lstm", "hidden": 7}, sub_network])
+    assert [m.output_size if hasattr(m, "output_size") else m.hidden for m in moe.experts] == [7, 6]
+    state = moe.init_state(4)
+    for _ in range(3):  # the LSTM's and the sub-network's states travel in the mixture's
+        out, state = moe(torch.randn(4, 8), state)
+    assert out.shape == (4, 8) and set(state["experts"]) == {"0", "1"}
+    out.sum().backward()
+    assert all(p.grad is not None for p in moe.router.parameters())
+    with pytest.raises(ValueError, match="lstmm"):
+        MixtureOfExperts(experts=[NEURAL, {"type": "lstmm", "hidden": 3}])

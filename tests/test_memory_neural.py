@@ -37,11 +37,14 @@ def assert_states_close(a, b):
 
 @pytest.mark.parametrize("chunk_size", [1, 3, 4, 13, 20])
 @pytest.mark.parametrize(
-    ("depth", "momentum", "decay"),
-    [(2, True, True), (2, False, False), (2, True, False), (1, False, True), (1, True, True)],
-)
-def test_chunked_form_equals_step_by_step(chunk_size, depth, momentum, decay):
-    memory = memory64(depth=depth, chunk_size=chunk_size, momentum=momentum, decay=decay)
+    ("depth", "momentum", "decay", "clip"),
+    [(2, True, True, None), (2, False, False, None), (2, True, False, None),
+     (1, False, True, None), (1, True, True, None), (2, True, True, 0.5), (1, True, True, 0.5)],
+)  # fmt: skip
+def test_chunked_form_equals_step_by_step(chunk_size, depth, momentum, decay, clip):
+    memory = memory64(
+        depth=depth, chunk_size=chunk_size, momentum=momentum, decay=decay, max_grad_norm=clip
+    )
     xs = interfaces(memory)
     chunked, state = memory.run(xs)
     stepped, stepped_state = step_by_step(memory, xs)
@@ -80,6 +83,34 @@ def test_inner_gradients_equal_autograd():
         ours = memory.weighted_gradients(weights, k, v, c)
         for name, grad in zip(weights, expected, strict=True):
             torch.testing.assert_close(ours[name][:, 0], grad)
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_clipped_inner_gradients_are_autograd_per_token_scaled_to_the_bound(depth):
+    memory = memory64(depth=depth, max_grad_norm=0.3)
+    weights = {
+        n: w.detach().clone().requires_grad_(True)
+        for n, w in memory.init_state(2)["weights"].items()
+    }
+    k, v = torch.randn(2, 5, 6).double(), 3 * torch.randn(2, 5, 6).double()
+    c = torch.rand(2, 5, 1).double()
+    expected = {name: 0 for name in weights}
+    clipped = 0
+    for b in range(2):
+        for i in range(5):
+            loss = ((memory.apply(weights, k[:, i : i + 1]) - v[:, i : i + 1])[b] ** 2).sum()
+            grads = torch.autograd.grad(loss, list(weights.values()))
+            norm = torch.sqrt(sum((g[b] ** 2).sum() for g in grads))
+            scale = min(1.0, 0.3 / float(norm))
+            clipped += scale < 1
+            for name, g in zip(weights, grads, strict=True):
+                expected[name] = expected[name] + torch.nn.functional.one_hot(
+                    torch.tensor(b), 2
+                ).double().view(2, *[1] * (g.dim() - 1)) * (c[b, i, 0] * scale * g)
+    ours = memory.weighted_gradients(weights, k, v, c)
+    assert clipped >= 5  # the bound is active for many tokens
+    for name in weights:
+        torch.testing.assert_close(ours[name][:, 0], expected[name])
 
 
 def write_then_read(memory, pairs=4, batch=8):

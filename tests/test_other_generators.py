@@ -1,5 +1,7 @@
 from collections import Counter
 
+import numpy as np
+import pytest
 from helpers import records, scheme
 from reference import read_number, split_numbers
 
@@ -55,3 +57,41 @@ def test_recall_targets():
         first = items.index(query)
         assert first < len(items) - 1
         assert r["target_ids"] == items[first + 1] + [EOS]
+
+
+def test_mqar_targets_against_a_dictionary():
+    """Each answer is the value its key was given, read back with a Python dict from the input
+    tokens alone; keys are distinct, keys and values from disjoint halves, queries distinct."""
+    generator = {"type": "mqar", "pairs": [1, 12], "queries": 5, "bits": 5}
+    for r in records(scheme(generators=[generator], max_length=64), 5000):
+        ids = r["input_ids"]
+        assert ids[0] == TOKEN_IDS["task:recall"]
+        equals = ids.index(TOKEN_IDS["="])
+        pairs, asked = ids[1:equals], ids[equals + 1 :]
+        keys, values = pairs[0::2], pairs[1::2]
+        assert len(set(keys)) == len(keys) == len(values) and 1 <= len(keys) <= 12
+        assert all(k < 16 for k in keys) and all(16 <= v < 32 for v in values)
+        assert len(set(asked)) == len(asked) == min(5, len(keys))
+        table = dict(zip(keys, values, strict=True))
+        assert r["target_ids"] == [table[q] for q in asked] + [EOS]
+
+
+def test_mqar_causal_stream_holds_the_same_problems():
+    from th1nker.tasks.generators import sample_mqar
+
+    problems = sample_mqar(np.random.default_rng(1), 300, (1, 9), 4, 6)
+    tokens, answers = problems.sequences()
+    encoded = problems.encode(None, None)
+    for i in range(len(problems)):
+        p, q = problems.n_pairs[i], problems.n_queries[i]
+        row = tokens[i]
+        assert list(row[: 2 * p]) == list(encoded.input_ids[i, 1 : 1 + 2 * p])
+        (where,) = np.nonzero(answers[i])
+        assert list(where) == [2 * p + 2 * j for j in range(q)]
+        assert list(row[where + 1]) == list(encoded.target_ids[i, :q])  # the next token: a_j
+        assert list(row[where]) == list(encoded.input_ids[i, 2 + 2 * p : 2 + 2 * p + q])
+
+
+def test_mqar_refuses_more_pairs_than_distinct_keys():
+    with pytest.raises(ValueError, match=r"pairs \[1, 40\] must lie within \[1, 32\]"):
+        scheme(generators=[{"type": "mqar", "pairs": [1, 40], "bits": 6}])

@@ -4,7 +4,10 @@ import importlib
 
 import pytest
 
-SMOKED = ["dnc", "ntm", "attention_memory", "controllers", "network", "dnc_network", "stepped"]
+SMOKED = [
+    "dnc", "ntm", "attention_memory", "controllers", "network", "dnc_network", "stepped",
+    "neural", "episodic", "persistent", "mixture",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", SMOKED)

@@ -7,6 +7,7 @@ from th1nker.memory import (  # noqa: F401  (registers the types)
     dnc,
     episodic,
     mixture,
+    network,
     neural,
     ntm,
     persistent,

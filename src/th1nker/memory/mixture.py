@@ -1,5 +1,6 @@
-"""A mixture of experts over memories: a router sends each row (a token, or a thinking step) to
-some of its expert memories and mixes what they return; an expert a row is not sent to neither
+"""A mixture of experts: a router sends each row (a token, or a thinking step) to some of its
+experts (memories, controllers, or whole sub-networks: `{type: network, network: {...}}`) and
+mixes what they return; an expert a row is not sent to neither
 runs for it nor changes its state, so the router also chooses which memory learns (a neural
 memory not selected receives no test-time update).
 
@@ -15,11 +16,9 @@ is 0 and its state for them stays (overflow is documented, not hidden: `routed` 
 
 Each expert's interface and output go through their own linear maps (`width` wide on both
 sides), and the output is sum_e g_e W_e^out(expert_e(W_e^in x)). The router's view of the step
-is kept in the state (`probs`, `logits`, `routed`, all [batch, experts]), so that
-`router_losses(state, k)` gives the load-balancing loss E * sum_e f_e P_e (f_e: share of rows
-sent to e, P_e: mean probability; 1 for a perfectly uniform router, more when unbalanced) and
-the router z-loss mean(logsumexp(logits)^2) (ST-MoE, Zoph et al. 2022), and `router_stats` the
-load per expert and the routing entropy.
+is kept in the state (`probs`, `logits`, `routed`, all [batch, experts]), from which
+`routing.py` computes the load-balancing and z losses and the load and entropy statistics
+(`th1nker train` adds the losses to the outer loss and logs the statistics).
 
 Run `python -m th1nker.memory.mixture` for a smoke check.
 """
@@ -34,9 +33,16 @@ from jaxtyping import Float
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import Tensor, nn
 
-from th1nker.config_files import validate
-from th1nker.memory.registry import MemorySpec, memory_spec, register_memory
-from th1nker.memory.state import Recurrent, State
+from th1nker.config_files import registered, validate
+from th1nker.memory.registry import (
+    CONTROLLERS,
+    MEMORIES,
+    ControllerSpec,
+    MemorySpec,
+    register_memory,
+)
+from th1nker.memory.routing import router_stats
+from th1nker.memory.state import Recurrent, State, Stateful
 
 
 class RouterSpec(BaseModel):
@@ -61,8 +67,8 @@ class MixtureSpec(MemorySpec):
 
     @field_validator("experts")
     @classmethod
-    def _typed_experts(cls, experts: list[Any]) -> list[MemorySpec]:
-        return [memory_spec(e) for e in experts]
+    def _typed_experts(cls, experts: list[Any]) -> list[MemorySpec | ControllerSpec]:
+        return [expert_spec(e) for e in experts]
 
     def build(self) -> MixtureOfExperts:
         return MixtureOfExperts(self)
@@ -80,13 +86,10 @@ class MixtureOfExperts(Recurrent):
         self.spec, self.n = spec, len(spec.experts)
         if spec.router.top_k > self.n:
             raise ValueError(f"mixture: router.top_k {spec.router.top_k} > {self.n} experts")
-        self.experts = nn.ModuleList(e.build() for e in spec.experts)
-        self.to_experts = nn.ModuleList(
-            nn.Linear(spec.width, e.interface_size) for e in self.experts
-        )
-        self.from_experts = nn.ModuleList(
-            nn.Linear(e.output_size, spec.width) for e in self.experts
-        )
+        built = [_build_expert(e, spec.width) for e in spec.experts]
+        self.experts = nn.ModuleList(module for module, _, _ in built)
+        self.to_experts = nn.ModuleList(nn.Linear(spec.width, size) for _, size, _ in built)
+        self.from_experts = nn.ModuleList(nn.Linear(size, spec.width) for _, _, size in built)
         self.router = nn.Linear(spec.width, self.n, bias=False)
         self.interface_size = self.output_size = spec.width
 
@@ -150,31 +153,27 @@ class MixtureOfExperts(Recurrent):
         return out, {"experts": experts, "probs": probs, "logits": logits, "routed": routed}
 
 
+def expert_spec(value: Any) -> MemorySpec | ControllerSpec:
+    """An expert spec mapping -> its registered memory or controller spec (looked up at call
+    time: types registered after this module count too)."""
+    return registered({**MEMORIES, **CONTROLLERS}, "type", None, "expert type")(value)
+
+
+def _build_expert(spec: MemorySpec | ControllerSpec, width: int) -> tuple[Stateful, int, int]:
+    """(module, input size, output size): a memory reads its interface, a controller (LSTM,
+    GRU, MLP, transformer) `width` features; a `network` expert is a whole sub-network."""
+    if isinstance(spec, ControllerSpec):
+        module = spec.build(width)
+        return module, width, module.hidden
+    module = spec.build()
+    return module, module.interface_size, module.output_size
+
+
 def _where_sent(sent: Tensor, new: Any, old: Any) -> Any:
     """The new state in the rows sent to the expert, the old one elsewhere (nested dicts)."""
     if isinstance(new, dict):
         return {key: _where_sent(sent, new[key], old[key]) for key in new}
     return torch.where(sent.view(-1, *[1] * (new.dim() - 1)), new, old)
-
-
-def router_losses(state: State, top_k: int = 1) -> dict[str, Tensor]:
-    """`load_balance` (E * sum_e f_e P_e, 1 when uniform) and `z_loss` of the last step."""
-    probs, routed = state["probs"], state["routed"]
-    experts = probs.shape[-1]
-    share = routed.mean(dim=0) / top_k
-    balance = experts * (share * probs.mean(dim=0)).sum()
-    z_loss = torch.logsumexp(state["logits"], dim=-1).pow(2).mean()
-    return {"load_balance": balance, "z_loss": z_loss}
-
-
-def router_stats(state: State) -> dict[str, Any]:
-    """Per-expert load (share of rows sent) and the mean routing entropy, as floats."""
-    probs = state["probs"]
-    entropy = -(probs * probs.clamp_min(1e-12).log()).sum(-1).mean()
-    return {
-        "load": [float(x) for x in state["routed"].mean(dim=0)],
-        "entropy": float(entropy),
-    }
 
 
 def _smoke() -> None:

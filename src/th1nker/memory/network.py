@@ -38,7 +38,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from torch import Tensor, nn
 
 from th1nker.config_files import ConfigError, format_validation_error, read_yaml, validate
-from th1nker.memory.registry import CONTROLLERS, MEMORIES, ControllerSpec, MemorySpec
+from th1nker.memory.registry import (
+    CONTROLLERS,
+    MEMORIES,
+    ControllerSpec,
+    MemorySpec,
+    register_memory,
+)
 from th1nker.memory.state import Recurrent, State
 
 
@@ -93,11 +99,15 @@ def module_spec(
 
 
 class Network(Recurrent):
-    """A built network: `forward(x_t)` is one step, `run(xs)` a whole sequence."""
+    """A built network: `forward(x_t)` is one step, `run(xs)` a whole sequence. As a memory
+    module (type `network`) its interface is its input and its one read its output."""
+
+    reads = 1
 
     def __init__(self, spec: NetworkSpec, base_dir: Path = Path(".")):
         super().__init__()
         self.spec = spec
+        self.interface_size, self.output_size = spec.input_size, spec.output_size
         specs = {
             name: module_spec(f"modules.{name}", s, base_dir, {**MEMORIES, **CONTROLLERS})
             for name, s in spec.modules.items()
@@ -242,6 +252,17 @@ def load_network(path: str | Path, overrides: list[str] | None = None) -> Networ
         return Network(spec, Path(path).parent)
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None
+
+
+@register_memory
+class SubNetworkSpec(MemorySpec):
+    """A whole network as one memory module, e.g. an expert of a mixture (`network` inline)."""
+
+    type: Literal["network"] = "network"
+    network: NetworkSpec
+
+    def build(self) -> Network:
+        return Network(self.network)
 
 
 def _smoke() -> None:

@@ -12,14 +12,16 @@ gates. Writing is one gradient step on the inner (associative) loss, with moment
 
 theta_t = max_lr * sigmoid(.) is the per-token learning rate, eta_t = sigmoid(.) the momentum
 ("past surprise"; 0 without `momentum`) and alpha_t = sigmoid(.) the forgetting gate (0 without
-`decay`), all three read from the interface. t' is the first token of t's chunk: the
-`chunk_size` tokens of a chunk (the test-time batch) take their gradients at, and read from, the
-same weights M_t', which are re-based (t' moves on) after the chunk's last token. With
+`decay`), all three read from the interface. With `max_grad_norm` c, each token's gradient is first
+scaled to norm at most c (titans-pytorch has the same option): the inner loop then moves by a
+bounded step per token instead of diverging when the values grow. t' is the first token of t's
+chunk: the `chunk_size` tokens of a chunk (the test-time batch) take their gradients at, and read
+from, the same weights M_t', which are re-based (t' moves on) after the chunk's last token. With
 chunk_size 1 every token reads and differentiates the weights left by the one before it. The
-gradients are written out by hand (the module is small), so the inner update needs no autograd
-and runs under `torch.no_grad` and `torch.inference_mode` too; the outer loss still trains the
-initial weights M_0 and whatever feeds the interface through the inner updates (their graph is
-kept, or cut every `detach_chunks` chunks).
+gradients are written out by hand (the module is small), so the inner update needs no autograd and
+runs under `torch.no_grad` and `torch.inference_mode` too; the outer loss still trains the initial
+weights M_0 and whatever feeds the interface through the inner updates (their graph is kept, or cut
+every `detach_chunks` chunks).
 
 Two forms compute the same thing: `forward(interface, state)`, one token (the memory contract),
 and `run(interfaces, state)`, whole chunks at once: the reads and inner gradients of a chunk are
@@ -82,6 +84,12 @@ class NeuralSpec(MemorySpec):
         "exactly in one step at depth 1, more overshoots; depth 2 diverged near 0.5 in tests",
     )
     normalize_keys: bool = True
+    max_grad_norm: float | None = Field(
+        None,
+        gt=0,
+        description="clip each token's inner gradient to this norm (None: no clipping); keeps "
+        "the inner loop from diverging when values are large (MQAR diverged without it)",
+    )
     detach_chunks: int = Field(
         0, ge=0, description="cut the memory's graph every k chunks (0: keep it whole)"
     )
@@ -112,6 +120,23 @@ class NeuralMemory(Recurrent):
         self.interface_size = 3 * width + self.gates
         self.readout = ReadOut(1, width, self.interface_size, spec.flags)
         self.output_size = self.readout.size
+
+    def inner_loss(self) -> dict[str, str]:
+        """The fast loss this memory applies to its own state (shown in the resolved config's
+        `losses.inner` by `th1nker train`)."""
+        s = self.spec
+        gates = ["theta_t (lr) = max_lr * sigmoid(.)"]
+        gates += ["eta_t (momentum) = sigmoid(.)"] if s.momentum else []
+        gates += ["alpha_t (forgetting) = sigmoid(.)"] if s.decay else []
+        cut = f"cut every {s.detach_chunks} chunks" if s.detach_chunks else "kept whole"
+        clip = f"; per-token gradient norm <= {s.max_grad_norm}" if s.max_grad_norm else ""
+        return {
+            "loss": "||M(k_t) - v_t||^2",
+            "updates": f"the depth-{s.depth} memory MLP's weights (its state, per sequence)",
+            "every": f"token, read at the start of each chunk of {s.chunk_size}",
+            "rate": f"{', '.join(gates)}; max_lr {s.max_lr}{clip}",
+            "graph": cut,
+        }
 
     def initial_state(self, batch_size: int, device: torch.device) -> NeuralMemoryState:
         weights = {
@@ -158,20 +183,36 @@ class NeuralMemory(Recurrent):
         v: Float[Tensor, "batch n width"],
         c: Float[Tensor, "batch n m"],
     ) -> Weights:
-        """sum_i c[:, i, j] * grad_W ||M(k_i) - v_i||^2 at `weights`, for each of m columns j of
-        the coefficients: each weight gets a leading [batch, m]."""
+        """sum_i c[:, i, j] * g_i for each of m columns j of the coefficients, g_i = grad_W
+        ||M(k_i) - v_i||^2 at `weights` (scaled to norm `max_grad_norm` where it is larger):
+        each weight gets a leading [batch, m]. Every g_i is a sum of outer products, so its norm
+        ||g_i||^2 = ||dh_i||^2 ||k_i||^2 + ||e_i||^2 ||a_i||^2 needs no g_i either."""
         h = torch.einsum("bnw,bhw->bnh", k, weights["w1"])
         if "w2" not in weights:
             error = 2 * (h - v)
+            c = self._clipped(c, error.square().sum(-1) * k.square().sum(-1))
             return {"w1": torch.einsum("bnm,bnh,bnw->bmhw", c, error, k)}
         a = nn.functional.silu(h)
         error = 2 * (torch.einsum("bnh,bwh->bnw", a, weights["w2"]) - v)
         s = torch.sigmoid(h)
         dh = torch.einsum("bnw,bwh->bnh", error, weights["w2"]) * s * (1 + h * (1 - s))
+        squared = dh.square().sum(-1) * k.square().sum(-1) + error.square().sum(
+            -1
+        ) * a.square().sum(-1)
+        c = self._clipped(c, squared)
         return {
             "w1": torch.einsum("bnm,bnh,bnw->bmhw", c, dh, k),
             "w2": torch.einsum("bnm,bnw,bnh->bmwh", c, error, a),
         }
+
+    def _clipped(
+        self, c: Float[Tensor, "batch n m"], squared_norms: Float[Tensor, "batch n"]
+    ) -> Float[Tensor, "batch n m"]:
+        """The coefficients times min(1, max_grad_norm / ||g_i||) (unchanged without it)."""
+        if self.spec.max_grad_norm is None:
+            return c
+        norms = squared_norms.clamp_min(1e-24).sqrt()
+        return c * (self.spec.max_grad_norm / norms).clamp(max=1.0).unsqueeze(-1)
 
     def forward(
         self, interface: Float[Tensor, "batch interface"], state: NeuralMemoryState

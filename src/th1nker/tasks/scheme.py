@@ -34,6 +34,7 @@ from th1nker.tasks.generators import (
     sample_base_convert,
     sample_factorize,
     sample_factorize_log_uniform,
+    sample_mqar,
     sample_recall,
     sample_sequences,
 )
@@ -307,6 +308,23 @@ class RecallSpec(_GeneratorSpec):
         return sample_recall(rng, n, self.items, self.item_len, self.bits)
 
 
+class MQARSpec(_GeneratorSpec):
+    """Multi-query associative recall: `pairs` key/value pairs, `queries` keys asked back."""
+
+    type: Literal["mqar"] = "mqar"
+    pairs: Range = (2, 16)
+    queries: int = Field(default=4, ge=1, description="keys asked (at most the row's pairs)")
+    bits: int = Field(default=8, ge=2, le=8, description="keys and values: 2^(bits-1) each")
+
+    @model_validator(mode="after")
+    def _check_ranges(self):
+        _check_within("pairs", self.pairs, 1, 2 ** (self.bits - 1))
+        return self
+
+    def draw(self, rng, n):
+        return sample_mqar(rng, n, self.pairs, self.queries, self.bits)
+
+
 @cache
 def _largest_prime_digits(max_number: int) -> int:
     """Decimal digits of the largest prime <= max_number (0 if there is none).
@@ -332,11 +350,18 @@ GENERATOR_SPECS: dict[str, type[_GeneratorSpec]] = {
     "copy": CopySpec,
     "reverse": ReverseSpec,
     "recall": RecallSpec,
+    "mqar": MQARSpec,
 }
 TASKS: tuple[str, ...] = tuple(GENERATOR_SPECS)
 
 GeneratorSpec = Annotated[
-    ArithmeticSpec | FactorizeSpec | BaseConvertSpec | CopySpec | ReverseSpec | RecallSpec,
+    ArithmeticSpec
+    | FactorizeSpec
+    | BaseConvertSpec
+    | CopySpec
+    | ReverseSpec
+    | RecallSpec
+    | MQARSpec,
     Field(discriminator="type"),
 ]
 
@@ -521,6 +546,8 @@ def _raw_input_length(spec: _GeneratorSpec) -> int | None:
         return spec.length[1] + 2
     if isinstance(spec, RecallSpec):
         return spec.items[1] * (spec.item_len + 1) + spec.item_len + 1
+    if isinstance(spec, MQARSpec):
+        return 2 * spec.pairs[1] + min(spec.queries, spec.pairs[1]) + 2
     return None
 
 

@@ -7,6 +7,7 @@
     optim: {lr: 3.0e-3, ...}
     train: {batch_size: 64, max_steps: 3000, ...}
     eval: {examples: 2000, ...}
+    losses: {outer: {task: 1.0, ...}, slow: [...]}   # the loss hierarchy (train/losses.py)
 
 Every block has defaults: an empty file (or no file) is the default experiment, base-10 addition
 and subtraction up to 10 digits. `configs/experiments/` holds more.
@@ -34,6 +35,7 @@ from th1nker.memory.registry import MEMORIES
 from th1nker.models.config import ModelConfig
 from th1nker.models.family import CONFIGS, FamilyConfig
 from th1nker.tasks.scheme import GENERATOR_SPECS, TaskScheme
+from th1nker.train.losses import LossesConfig
 
 
 class _Strict(BaseModel):
@@ -158,6 +160,7 @@ class ExperimentConfig(_Strict):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    losses: LossesConfig = Field(default_factory=LossesConfig)
 
     @model_validator(mode="before")
     @classmethod
@@ -177,7 +180,10 @@ class ExperimentConfig(_Strict):
 
     def to_yaml(self) -> str:
         """The fully resolved experiment (saved with every run and checkpoint)."""
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        data = self.model_dump(mode="json")
+        if data["losses"]["inner"] is None:  # not derived yet (train/losses.py)
+            del data["losses"]["inner"]
+        return yaml.safe_dump(data, sort_keys=False)
 
 
 def _beside(experiment: str | Path, value: Any) -> Any:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from th1nker.config_files import ConfigError
 from th1nker.train.storage import storage_error, write_atomically
@@ -44,6 +46,21 @@ def read_metrics(run_dir: Path) -> list[dict]:
     return parse_metrics(run_dir / METRICS)[0]
 
 
+def _scalars(prefix: str, value: Any) -> Iterator[tuple[str, float]]:
+    """The numbers of a record as TensorBoard tags: nested dicts joined by "/", list items
+    numbered from 1 (`loss_per_step` -> loss_per_step/1, router/NAME/load/2, ...)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    if isinstance(value, int | float):
+        yield prefix, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _scalars(f"{prefix}/{key}", item)
+    elif isinstance(value, list):
+        for i, item in enumerate(value, start=1):
+            yield from _scalars(f"{prefix}/{i}", item)
+
+
 class MetricsLog:
     """Appends records to RUN/metrics.jsonl and scalars to RUN/tensorboard/, after dropping the
     records later than `start_step` (those of a run's lost future). `torn`: whether a torn last
@@ -72,12 +89,9 @@ class MetricsLog:
         if self.writer is None:
             return
         prefix = record["kind"] + ("/" + record["split"] if "split" in record else "")
-        for key, value in record.items():
-            if isinstance(value, int | float) and key != "step":
-                self.writer.add_scalar(f"{prefix}/{key}", value, record["step"])
-            elif isinstance(value, list) and key == "loss_per_step":
-                for i, v in enumerate(value):
-                    self.writer.add_scalar(f"{prefix}/loss_step_{i + 1}", v, record["step"])
+        fields = {k: v for k, v in record.items() if k not in ("kind", "split", "step")}
+        for tag, value in _scalars(prefix, fields):
+            self.writer.add_scalar(tag, value, record["step"])
 
     def close(self) -> None:
         with contextlib.suppress(OSError):  # a failed write was already reported

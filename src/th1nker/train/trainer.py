@@ -18,9 +18,11 @@ import torch
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
 from th1nker.config_files import ConfigError
-from th1nker.models.family import Family, LossStats, build_model
+from th1nker.memory.routing import RoutingLog
+from th1nker.models.family import LossStats, build_model
 from th1nker.models.supervision import answer_only
 from th1nker.tasks.stream import ProblemStream, make_loader
 from th1nker.train.checkpoint import (
@@ -34,6 +36,7 @@ from th1nker.train.checkpoint import (
 from th1nker.train.device import autocast, pick_device
 from th1nker.train.evaluate import evaluate
 from th1nker.train.experiment import ExperimentConfig, load_experiment
+from th1nker.train.losses import LossPlan, with_inner_losses
 from th1nker.train.metrics import MetricsLog
 from th1nker.train.report import final_evaluation
 from th1nker.train.storage import RunLock, storage_error, write_atomically
@@ -44,7 +47,7 @@ def _empty_window() -> dict:
     resumed run logs the same averages as an uninterrupted one)."""
     return {
         "loss": 0.0, "per_step": None, "correct": 0, "rows": 0, "tokens": 0, "n": 0,
-        "thinking_steps": 0,
+        "thinking_steps": 0, "terms": {}, "router": {},
     }  # fmt: skip
 
 
@@ -67,26 +70,6 @@ def new_run_dir(config: ExperimentConfig) -> Path:
                 run_dir, n = base.with_name(f"{base.name}-{n}"), n + 1
     except OSError as error:
         raise storage_error(error, "create the run directory (train.runs_dir)") from None
-
-
-def _optimizer(model: Family, config: ExperimentConfig) -> torch.optim.Optimizer:
-    """AdamW; weight decay on matrices (embeddings and projections), not on norms and biases."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": config.optim.weight_decay},
-        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=config.optim.lr, betas=config.optim.betas)
-
-
-def lr_factor(step: int, config: ExperimentConfig) -> float:
-    """Linear warm-up to 1, then cosine decay to `min_lr_ratio` at `max_steps`."""
-    warmup, total = config.optim.warmup_steps, config.train.max_steps
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    floor = config.optim.min_lr_ratio
-    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def _progress(console: Console) -> Progress:
@@ -133,17 +116,17 @@ class Trainer:
             self.step, self.elapsed = state["step"], state["elapsed"]
             self.stage = state.get("stage", 0)
             self.carry = state.get("carry")
-            self.window = state.get("window", self.window)
+            self.window = {**self.window, **state.get("window", {})}
         self.model.to(self.device).train()
         if self.carry is not None:
             self.carry = {k: v.to(self.device) for k, v in self.carry.items()}
-        self.optimizer = _optimizer(self.model, config)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: lr_factor(step, config)
-        )
+        self.plan = LossPlan(self.model, config.losses, config.optim, train.max_steps)
+        self.routing = RoutingLog(self.model)
+        config = self.config = with_inner_losses(config, self.model)
         if state is not None:
-            self.optimizer.load_state_dict(state["optimizer"])
-            self.scheduler.load_state_dict(state["scheduler"])
+            self.plan.outer.optimizer.load_state_dict(state["optimizer"])
+            for group, saved in zip(self.plan.groups[1:], state.get("slow", []), strict=False):
+                group.load_state_dict(saved)
             torch.set_rng_state(state["rng"]["torch"])
             if torch.cuda.is_available() and state["rng"]["cuda"] is not None:
                 torch.cuda.set_rng_state_all(state["rng"]["cuda"])
@@ -164,8 +147,8 @@ class Trainer:
         return {
             "step": self.step,
             "elapsed": self.elapsed,
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
+            "optimizer": self.plan.outer.optimizer.state_dict(),
+            "slow": [group.state_dict() for group in self.plan.groups[1:]],
             "rng": {"torch": torch.get_rng_state(), "cuda": cuda},
             "carry": None if self.carry is None else {k: v.cpu() for k, v in self.carry.items()},
             "window": self.window,
@@ -203,10 +186,13 @@ class Trainer:
         loss without a graph (a family with nothing to learn by gradient) skips the update."""
         batch = self._supervised(batch)
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-        with autocast(self.device, self.config.train.precision):
+        with autocast(self.device, self.config.train.precision), self.routing.collecting():
             loss, stats, self.carry = self.loss_fn(batch, self.carry)
-        loss_value = loss.item()
-        if not math.isfinite(loss_value):
+        terms = {"task": loss, **self.routing.losses()}
+        values = {name: term.item() for name, term in terms.items()}
+        loss_value = values["task"]
+        if not all(math.isfinite(v) for v in values.values()):
+            loss_value = next(v for v in values.values() if not math.isfinite(v))
             saved = training_checkpoints(self.run_dir)
             kept = (
                 f"the last good checkpoint, {saved[0]}, is kept"
@@ -218,13 +204,16 @@ class Trainer:
                 f"loss became {loss_value} at step {self.step + 1}; stopped without saving; "
                 f"{kept} (try a lower optim.lr or optim.grad_clip, or precision=fp32)"
             )
-        if loss.requires_grad:
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)
-            self.optimizer.step()
-        self.scheduler.step()
+        self.plan.step(terms, self.step)
         self.step += 1
+        for name, value in values.items():
+            self.window["terms"][name] = self.window["terms"].get(name, 0.0) + value
+        for name, seen in self.routing.stats().items():
+            total = self.window["router"].setdefault(name, {"load": None, "entropy": 0.0})
+            total["entropy"] += seen["entropy"]
+            total["load"] = seen["load"] if total["load"] is None else [
+                a + b for a, b in zip(total["load"], seen["load"], strict=True)
+            ]  # fmt: skip
         return loss_value, stats
 
     def _batches(self, traced: bool) -> Iterator[dict[str, torch.Tensor]]:
@@ -279,9 +268,26 @@ class Trainer:
         self.metrics.write(record)
         return result.accuracy
 
+    def show_losses(self) -> None:
+        """Print the loss hierarchy when it is more than one task loss on every parameter."""
+        inner = self.config.losses.inner or []
+        if len(self.plan.groups) == 1 and not self.routing and not inner:
+            return
+        table = Table(
+            "loss", "terms", "updates", "every", "lr", title="losses", title_justify="left"
+        )
+        for row in inner:
+            table.add_row("inner", row["loss"], f"{row['module']}: {row['updates']}",
+                          row["every"], row["rate"])  # fmt: skip
+        for row in self.plan.describe():
+            table.add_row(row["loss"], row["terms"], f"{row['parameters']:,} parameters",
+                          f"{row['every']} batch(es)", f"{row['lr']:g}")  # fmt: skip
+        self.console.print(table)
+
     def run(self) -> dict:
         """Train to max_steps (or the time cap), checkpointing; then evaluate and report."""
         train = self.config.train
+        self.show_losses()
         traced = train.supervision == "trace" or self.model.needs_trace
         loader = self._batches(traced)
         window = self.window
@@ -319,11 +325,19 @@ class Trainer:
                         "loss_per_step": [v / window["n"] for v in window["per_step"]],
                         "accuracy": window["correct"] / max(window["rows"], 1),
                         "mean_steps": window["thinking_steps"] / max(window["rows"], 1),
-                        "lr": self.scheduler.get_last_lr()[0],
+                        "lr": self.plan.outer.lr(self.step - 1),
                         "examples_per_s": timed_rows / seconds,  # finished problems
                         "tokens_per_s": timed_tokens / seconds,
                         "elapsed": self.elapsed,
                     }
+                    n = window["n"]
+                    if len(window["terms"]) > 1:  # more than the task loss
+                        record["terms"] = {k: v / n for k, v in window["terms"].items()}
+                    if window["router"]:
+                        record["router"] = {
+                            name: {"load": [v / n for v in r["load"]], "entropy": r["entropy"] / n}
+                            for name, r in window["router"].items()
+                        }
                     if train.supervision == "trace":
                         record["trace_share"] = train.trace_share(self.step - 1)
                     if self.config.task.curriculum is not None:

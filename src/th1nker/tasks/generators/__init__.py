@@ -13,12 +13,14 @@ from th1nker.tasks.generators.memory_tasks import (
     sample_recall,
     sample_sequences,
 )
+from th1nker.tasks.generators.mqar import MQARProblems, sample_mqar
 
 __all__ = [
     "ArithmeticProblems",
     "BaseConvertProblems",
     "CopyProblems",
     "Encoded",
+    "MQARProblems",
     "FactorizeProblems",
     "Problems",
     "RecallProblems",
@@ -28,6 +30,7 @@ __all__ = [
     "sample_base_convert",
     "sample_factorize",
     "sample_factorize_log_uniform",
+    "sample_mqar",
     "sample_recall",
     "sample_sequences",
 ]
