@@ -90,7 +90,7 @@ def test_bad_memory_specs_name_the_field_and_the_allowed_values():
         return str(caught.value)
 
     assert (
-        "model.memory: type 'lstm' is not a known memory type; known: attention, dnc, episodic, mixture, neural, ntm, persistent"
+        "model.memory: type 'lstm' is not a known memory type; known: attention, dnc, episodic, mixture, network, neural, ntm, persistent"
         in (error("model.memory={type: lstm}"))
     )
     assert "model.memory.slotz: unknown field; allowed: type, slots, width" in error(
