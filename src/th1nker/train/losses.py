@@ -189,9 +189,11 @@ class LossGroup:
 class LossPlan:
     """The groups of `losses` over `model`'s trainable parameters: the outer one first (all
     parameters no slow group claims), then the slow groups. ConfigError names the field of a
-    pattern that matches nothing, a parameter claimed twice, or a slow loss with no term."""
+    pattern that matches nothing, a parameter claimed twice, or router terms without a router (`routed`)."""
 
-    def __init__(self, model: nn.Module, losses: LossesConfig, optim: Any, total_steps: int):
+    def __init__(
+        self, model: nn.Module, losses: LossesConfig, optim: Any, total_steps: int, routed: bool
+    ):
         named = {n: p for n, p in model.named_parameters() if p.requires_grad}
         claimed: dict[str, str] = {}
         slow = []
@@ -219,11 +221,8 @@ class LossPlan:
         outer = {n: p for n, p in named.items() if n not in claimed}
         self.groups = [LossGroup("outer", losses.outer, outer, 1, optim.lr, optim, total_steps)]
         self.groups += slow
-        self.routers = any(
-            isinstance(getattr(m, "router", None), nn.Module) for m in model.modules()
-        )
         for spec in losses.slow:
-            if not self.routers and not {"task"} & set(spec.terms):
+            if not routed and not {"task"} & set(spec.terms):
                 raise ConfigError(
                     f"losses.slow ({spec.name}).terms: {list(spec.terms)} are router terms and "
                     "the model has no router (a mixture memory)"

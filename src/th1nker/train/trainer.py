@@ -120,8 +120,9 @@ class Trainer:
         self.model.to(self.device).train()
         if self.carry is not None:
             self.carry = {k: v.to(self.device) for k, v in self.carry.items()}
-        self.plan = LossPlan(self.model, config.losses, config.optim, train.max_steps)
         self.routing = RoutingLog(self.model)
+        routed = bool(self.routing)
+        self.plan = LossPlan(self.model, config.losses, config.optim, train.max_steps, routed)
         config = self.config = with_inner_losses(config, self.model)
         if state is not None:
             self.plan.outer.optimizer.load_state_dict(state["optimizer"])
