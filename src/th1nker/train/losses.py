@@ -189,7 +189,8 @@ class LossGroup:
 class LossPlan:
     """The groups of `losses` over `model`'s trainable parameters: the outer one first (all
     parameters no slow group claims), then the slow groups. ConfigError names the field of a
-    pattern that matches nothing, a parameter claimed twice, or router terms without a router (`routed`)."""
+    pattern that matches nothing, a parameter claimed twice, or router terms without a router
+    (`routed`: whether the model has one)."""
 
     def __init__(
         self, model: nn.Module, losses: LossesConfig, optim: Any, total_steps: int, routed: bool
