@@ -80,7 +80,7 @@ def test_a_family_in_one_file_trains_evaluates_solves_and_resumes_through_the_cl
 def test_an_unknown_kind_names_the_registered_families():
     with pytest.raises(
         ConfigError,
-        match="kind 'nope' is not a known model; known: decoder, memory_network, th1nker, trm",
+        match="kind 'nope' is not a known model; known: compiled, decoder, memory_network, th1nker, trm",
     ):
         load_experiment(None, ["model={kind: nope}"])
 

@@ -222,6 +222,7 @@ class LossPlan:
         outer = {n: p for n, p in named.items() if n not in claimed}
         self.groups = [LossGroup("outer", losses.outer, outer, 1, optim.lr, optim, total_steps)]
         self.groups += slow
+        self.routed = routed
         for spec in losses.slow:
             if not routed and not {"task"} & set(spec.terms):
                 raise ConfigError(
@@ -234,11 +235,13 @@ class LossPlan:
         return self.groups[0]
 
     def describe(self) -> list[dict[str, Any]]:
-        """One row per group: name, terms, parameter count, every, lr."""
+        """One row per group: name, terms (those that apply: router terms only in a routed
+        model), parameter count, every, lr."""
+        applies = lambda term: self.routed or term not in ROUTER_TERMS  # noqa: E731
         return [
             {
                 "loss": g.name,
-                "terms": " + ".join(f"{w:g} {t}" for t, w in g.terms.items() if w),
+                "terms": " + ".join(f"{w:g} {t}" for t, w in g.terms.items() if w and applies(t)),
                 "parameters": sum(p.numel() for p in g.params.values()),
                 "every": g.every,
                 "lr": g.base_lr,
