@@ -38,11 +38,6 @@ def addition_vocab(base: int) -> tuple[int, ...]:
     return tuple(sorted({*range(base), marker, BASE, TOKEN_IDS["+"], EQUALS}))
 
 
-def numerical_test(sop: SOp, test, name: str) -> SOp:
-    """A categorical True/False of a numerical SOp (a discretising MLP)."""
-    return Map(test, sop).named(name)
-
-
 def make_addition(base: int = 10) -> SOp:
     """The answer tokens of `@ base a + b =` (module docstring)."""
     if not 2 <= base <= 256:
@@ -65,14 +60,14 @@ def make_addition(base: int = 10) -> SOp:
     b_at = SequenceMap(lambda i, p: i + p + 1, indices, plus_at).named("b_at")
     b = digit(b_at, second_digits, "b")
     column = LinearSequenceMap(a, b, 1, 1).named("column")  # a_i + b_i, numerical
-    stops = numerical_test(column, lambda s: s != base - 1, "stops")  # no carry passes through
+    stops = Map(lambda s: s != base - 1, column).named("stops")  # no carry passes through
     earlier_stop = Select(indices, indices, Comparison.LT) & Select(stops, stops,
                                                                     lambda k, q: k)  # fmt: skip
     stops_before = SelectorWidth(earlier_stop.named("earlier_stop")).named("stops_before")
     last_stop = Select(stops_before, stops_before, lambda k, q: k == q - 1) & Select(
         stops, stops, lambda k, q: k
     )
-    generates = numerical_test(column, lambda s: s >= base, "generates")
+    generates = Map(lambda s: s >= base, column).named("generates")
     carry = Aggregate(last_stop.named("last_stop"), generates, default=False).named("carry")
     total = LinearSequenceMap(column, carry, 1, 1).named("column_and_carry")
     digits = Map(lambda t: int(t) % base, total).named("sum_digit")

@@ -89,7 +89,7 @@ def _node_value(node: Expr, values: dict, inputs: list, n: int, causal: bool):
             [d and not s for s, d in zip(*rows, strict=True)]
             for rows in zip(selected, defined, strict=True)
         ]
-        return _masked(flipped, causal), defined
+        return flipped, defined  # `defined` is already causally masked
     if isinstance(node, SelectorAnd):  # and SelectorOr
         (a, a_defined), (b, b_defined) = values[node.first.id], values[node.second.id]
         combine = (lambda x, y: x or y) if isinstance(node, SelectorOr) else (lambda x, y: x and y)
