@@ -10,8 +10,10 @@
         `lib` program of the same name. tracr is JAX: install it only where this runs
         (`pip install tracr-pypi`), never into th1nker's environment.
 
-Agreement: categorical outputs equal, numerical within 1e-4; an input on which the evaluator
-has no value (a categorical mean of different values) is skipped for both.
+Agreement: the fraction of inputs on which the output equals the evaluator's at every position
+(categorical equal, numerical within 1e-4); "on values": at every position where the
+evaluator's value is not None (so a None decoded as some value is not counted). An input on
+which the evaluator has no value (a categorical mean of different values) is skipped for both.
 """
 
 from __future__ import annotations
@@ -32,8 +34,11 @@ from th1nker.rasp.values import CompileError
 TOLERANCE = 1e-4
 
 
-def agrees(got: list, want: list) -> bool:
+def agrees(got: list, want: list, values_only: bool = False) -> bool:
+    """Equal at every position (`values_only`: at every position where `want` is not None)."""
     for g, w in zip(got, want, strict=True):
+        if w is None and values_only:
+            continue
         if g is None or w is None:
             if (g is None) != (w is None):
                 return False
@@ -161,10 +166,10 @@ def _theirs(name: str, n: int, inputs: list) -> dict | None:
 
 
 def library(lengths: list[int], per_length: int, with_tracr: bool) -> list[str]:
-    columns = "agreement | layers | width | parameters | compile s"
+    columns = "agreement | on values | layers | width | parameters | compile s"
     lines = [f"| program | max_seq_len | ours: {columns} |"
              + (f" tracr: {columns} |" if with_tracr else ""),
-             "|---|---:|" + "---:|" * 5 * (2 if with_tracr else 1)]  # fmt: skip
+             "|---|---:|" + "---:|" * 6 * (2 if with_tracr else 1)]  # fmt: skip
     for name, entry in PROGRAMS.items():
         for n in lengths:
             rng = random.Random(f"{name}{n}")
@@ -187,15 +192,20 @@ def library(lengths: list[int], per_length: int, with_tracr: bool) -> list[str]:
 
 def _cells(result: dict | None, wants: list, kept: list[int]) -> str:
     if result is None:
-        return "not in its lib | | | | |"
+        return "not in its lib | | | | | |"
     if "error" in result:
-        return f"refused or crashed: {result['error']} | | | | |"
-    right = sum(
-        isinstance(result["outputs"][i], list) and agrees(result["outputs"][i], wants[i])
-        for i in kept
+        return f"refused or crashed: {result['error']} | | | | | |"
+    right, right_on_values = (
+        sum(
+            isinstance(result["outputs"][i], list)
+            and agrees(result["outputs"][i], wants[i], values_only)
+            for i in kept
+        )
+        for values_only in (False, True)
     )
     return (
-        f"{right / len(kept):.4f} | {result['layers']} | {result['width']} | "
+        f"{right / len(kept):.4f} | {right_on_values / len(kept):.4f} | "
+        f"{result['layers']} | {result['width']} | "
         f"{result['parameters']:,} | {result['seconds']:.2f} |"
     )
 

@@ -4,7 +4,9 @@ of programs (library.py, arithmetic.py) and a compiler into PyTorch transformer 
 
     from th1nker.rasp import Select, SelectorWidth, Comparison, tokens, compile_program
     length = SelectorWidth(Select(tokens, tokens, Comparison.TRUE))
-    compile_program(length, vocab="abc", max_seq_len=10).run([list("abca")])  # [[4, 4, 4, 4]]
+    compiled = compile_program(length, vocab="abc", max_seq_len=10)
+    compiled.run([list("abca")])                                   # [[4, 4, 4, 4]]
+    save_compiled(compiled, "runs/length"); load_compiled("runs/length")   (saving.py)
 """
 
 from th1nker.rasp.compiler import CompiledProgram, compile_program
@@ -26,10 +28,12 @@ from th1nker.rasp.language import (
     numerical,
     tokens,
 )
+from th1nker.rasp.saving import load_compiled, save_compiled
 from th1nker.rasp.values import CompileError
 
 __all__ = [
     "Aggregate", "Comparison", "CompileError", "CompiledProgram", "Full", "LinearSequenceMap",
     "Map", "RaspError", "Select", "SelectorAnd", "SelectorNot", "SelectorOr", "SelectorWidth",
-    "SequenceMap", "categorical", "compile_program", "evaluate", "indices", "numerical", "tokens",
+    "SequenceMap", "categorical", "compile_program", "evaluate", "indices", "load_compiled",
+    "numerical", "save_compiled", "tokens",
 ]  # fmt: skip

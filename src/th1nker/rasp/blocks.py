@@ -9,11 +9,12 @@ and the head writes its default. With coldness c (the softmax's inverse temperat
 - categorical MLP (Map of a categorical SOp): one hidden unit per input value x,
   relu(x_onehot) -> onehot(f(x)) (or f(x) into a numerical direction);
 - discretising MLP (Map of a numerical SOp over its sorted values x_0 < .. < x_m): for each
-  gap k a step s_k(x) = relu(a (x - m_k) + 1/2) - relu(a (x - m_k) - 1/2) at the midpoint
-  m_k with slope a = 4 / (x_k - x_(k-1)), exact on every value and within a quarter gap of it;
-  out = f(x_0) + sum_k s_k(x) (f(x_k) - f(x_(k-1)));
+  gap k across which f changes, a step s_k(x) = relu(a (x - m_k) + 1/2) - relu(a (x - m_k) -
+  1/2) at the midpoint m_k with slope a = 4 / (x_k - x_(k-1)), exact on every value and within
+  a quarter gap of it; out = f(x_0) + sum_k s_k(x) (f(x_k) - f(x_(k-1)));
 - SequenceMap: one hidden unit per value pair, relu(x_onehot + y_onehot - 1) -> onehot(f(x, y));
-  `restoring` (optional) makes both lookups steps that remove input errors below 1/4;
+  both lookups keep only the units that write something (f not None, not a numerical 0), and
+  `restoring` (optional) makes them steps that remove input errors below 1/4;
 - LinearSequenceMap (numerical): z = a x + b y, out = relu(z) - relu(-z);
 - Aggregate: QK = c * predicate(key, query) over the value pairs, sink score c/2 (below a
   selected key, above an unselected one), OV copies value directions (categorical) or writes
@@ -78,12 +79,14 @@ Block = MLPBlock | HeadBlock
 def categorical_mlp(
     role: str, f, inputs: list[Direction], outputs: list[Direction], numerical_out: bool
 ) -> MLPBlock:
-    """Map of a categorical SOp (its directions `inputs`) into `outputs`."""
-    w_in = torch.eye(len(inputs), dtype=DTYPE)
-    w_out = torch.zeros(len(inputs), len(outputs), dtype=DTYPE)
-    for i, direction in enumerate(inputs):
-        _write(w_out[i], f(direction.value), outputs, numerical_out)
-    return MLPBlock(role, inputs, outputs, w_in, _zeros(len(inputs)), w_out, _zeros(len(outputs)))
+    """Map of a categorical SOp (its directions `inputs`) into `outputs`: a unit per input
+    value whose f writes something (not None, not a numerical 0)."""
+    slots = _Slots(outputs, numerical_out)
+    rows = [slots.row(f(direction.value)) for direction in inputs]
+    units = [i for i, row in enumerate(rows) if row.any()]
+    w_in = torch.eye(len(inputs), dtype=DTYPE)[:, units]
+    w_out = torch.stack([rows[i] for i in units]) if units else _zeros(0, len(outputs))
+    return MLPBlock(role, inputs, outputs, w_in, _zeros(len(units)), w_out, _zeros(len(outputs)))
 
 
 def discretising_mlp(
@@ -94,23 +97,28 @@ def discretising_mlp(
     outputs: list[Direction],
     numerical_out: bool,
 ) -> MLPBlock:
-    """Map of a numerical SOp that takes the sorted `input_values` (module docstring)."""
+    """Map of a numerical SOp that takes the sorted `input_values` (module docstring). A gap
+    across which f does not change needs no step, so only the others get hidden units."""
     xs = list(input_values)
     fx = [f(x) for x in xs]
-    gaps = len(xs) - 1
-    w_in = torch.zeros(1, 2 * gaps, dtype=DTYPE)
-    b_in = _zeros(2 * gaps)
-    w_out = torch.zeros(2 * gaps, len(outputs), dtype=DTYPE)
+    slots = _Slots(outputs, numerical_out)
     b_out = _zeros(len(outputs))
-    _write(b_out, fx[0], outputs, numerical_out)
+    slots.write(b_out, fx[0])
+    steps = []
     for k in range(1, len(xs)):
+        step = _zeros(len(outputs))
+        slots.write(step, fx[k])
+        slots.write(step, fx[k - 1], sign=-1.0)
+        if step.any():
+            steps.append((k, step))
+    w_in = torch.zeros(1, 2 * len(steps), dtype=DTYPE)
+    b_in = _zeros(2 * len(steps))
+    w_out = torch.zeros(2 * len(steps), len(outputs), dtype=DTYPE)
+    for unit, (k, step) in enumerate(steps):
         slope, middle = 4.0 / (xs[k] - xs[k - 1]), (xs[k] + xs[k - 1]) / 2
-        up, down = 2 * (k - 1), 2 * (k - 1) + 1
+        up, down = 2 * unit, 2 * unit + 1
         w_in[0, up] = w_in[0, down] = slope
         b_in[up], b_in[down] = -slope * middle + 0.5, -slope * middle - 0.5
-        step = _zeros(len(outputs))
-        _write(step, fx[k], outputs, numerical_out)
-        _write(step, fx[k - 1], outputs, numerical_out, sign=-1.0)
         w_out[up], w_out[down] = step, -step
     return MLPBlock(role, [input_direction], outputs, w_in, b_in, w_out, b_out)
 
@@ -123,14 +131,19 @@ def sequence_map_mlp(
     outputs: list[Direction],
     numerical_out: bool,
 ) -> MLPBlock:
-    """SequenceMap of two categorical SOps: one hidden unit per value pair."""
+    """SequenceMap of two categorical SOps: a unit per value pair whose f writes something."""
     reads = first + second
-    pairs = [(i, j) for i in range(len(first)) for j in range(len(second))]
+    slots = _Slots(outputs, numerical_out)
+    pairs = []
+    for i, x in enumerate(first):
+        for j, y in enumerate(second):
+            row = slots.row(f(x.value, y.value))
+            if row.any():
+                pairs.append((i, j, row))
     w_in = torch.zeros(len(reads), len(pairs), dtype=DTYPE)
-    w_out = torch.zeros(len(pairs), len(outputs), dtype=DTYPE)
-    for unit, (i, j) in enumerate(pairs):
+    for unit, (i, j, _) in enumerate(pairs):
         w_in[i, unit] = w_in[len(first) + j, unit] = 1.0
-        _write(w_out[unit], f(first[i].value, second[j].value), outputs, numerical_out)
+    w_out = torch.stack([row for *_, row in pairs]) if pairs else _zeros(0, len(outputs))
     b_in = torch.full((len(pairs),), -1.0, dtype=DTYPE)
     return MLPBlock(role, reads, outputs, w_in, b_in, w_out, _zeros(len(outputs)))
 
@@ -186,9 +199,10 @@ def aggregate_head(
     else:
         reads = list(values)  # type: ignore[arg-type]
         ov = torch.zeros(len(reads), len(outputs), dtype=DTYPE)
+        slots = _Slots(outputs, False)
         for i, direction in enumerate(reads):
-            _write(ov[i], direction.value, outputs, False)
-        _write(sink_value, node.default, outputs, False)
+            slots.write(ov[i], direction.value)
+        slots.write(sink_value, node.default)
     return HeadBlock(role, queries, keys, reads, outputs, qk, ov, 0.5 * coldness, sink_value)
 
 
@@ -211,28 +225,39 @@ def selection_scores(
     select: Select, queries: list[Direction], keys: list[Direction], coldness: float
 ) -> Tensor:
     """QK [queries, keys] = coldness * predicate(key value, query value)."""
-    qk = torch.zeros(len(queries), len(keys), dtype=DTYPE)
-    for i, query in enumerate(queries):
-        for j, key in enumerate(keys):
-            if select.predicate(key.value, query.value):
-                qk[i, j] = coldness
-    return qk
+    predicate = select.predicate
+    scores = [[coldness if predicate(k.value, q.value) else 0.0 for k in keys] for q in queries]
+    return torch.tensor(scores, dtype=DTYPE).reshape(len(queries), len(keys))
 
 
-def _write(
-    row: Tensor, value: Value, outputs: list[Direction], numerical: bool, sign: float = 1.0
-) -> None:
-    """Add `value` (one-hot over categorical `outputs`, or the number) into `row`."""
-    if value is None:
-        return
-    if numerical:
-        row[0] += sign * float(value)
-        return
-    for i, direction in enumerate(outputs):
-        if same_value(direction.value, value):
-            row[i] += sign
+class _Slots:
+    """Where a block writes a value: one-hot over the categorical directions `outputs`, or
+    the number into the one numerical direction."""
+
+    def __init__(self, outputs: list[Direction], numerical: bool):
+        self.outputs, self.numerical = outputs, numerical
+        self.index = {direction.value: i for i, direction in enumerate(outputs)}
+
+    def write(self, row: Tensor, value: Value, sign: float = 1.0) -> None:
+        """Add `value` into `row` (a row of a weight over the outputs)."""
+        if value is None:
             return
-    raise AssertionError(f"value {value!r} has no direction among {outputs[:4]}...")
+        if self.numerical:
+            row[0] += sign * float(value)
+            return
+        i = self.index.get(value)
+        if i is None:  # a number within rounding of a direction's value
+            near = (i for i, d in enumerate(self.outputs) if same_value(d.value, value))
+            i = next(near, None)
+        if i is None:
+            raise AssertionError(f"value {value!r} has no direction among {self.outputs[:4]}...")
+        row[i] += sign
+
+    def row(self, value: Value) -> Tensor:
+        """A new row [outputs] holding `value`."""
+        row = _zeros(len(self.outputs))
+        self.write(row, value)
+        return row
 
 
 @no_type_check  # hot: kept out of the tests' type hook
@@ -246,5 +271,5 @@ def same_value(a: Value, b: Value) -> bool:
     )
 
 
-def _zeros(n: int) -> Tensor:
-    return torch.zeros(n, dtype=DTYPE)
+def _zeros(*shape: int) -> Tensor:
+    return torch.zeros(*shape, dtype=DTYPE)

@@ -54,6 +54,8 @@ class CompiledProgram:
     vocab: tuple[Value, ...]
     max_seq_len: int
     causal: bool
+    coldness: float
+    restoring: bool
     graph: ProgramGraph
     values: dict[int, ValueSet]
     layout: ResidualLayout
@@ -74,15 +76,17 @@ class CompiledProgram:
                 f"input lengths must be 1..{self.max_seq_len} (max_seq_len), got "
                 f"{sorted({len(r) for r in inputs})}"
             )
-        ids = torch.zeros(len(inputs), longest, dtype=torch.long)
-        valid = torch.zeros(len(inputs), longest, dtype=torch.bool)
-        for b, row in enumerate(inputs):
-            for t, token in enumerate(row):
+        rows = []
+        for row in inputs:
+            for token in row:
                 if token not in index:
                     raise ValueError(
                         f"input token {token!r} is not in the compiled vocab {list(self.vocab)}"
                     )
-                ids[b, t], valid[b, t] = index[token], True
+            rows.append([index[token] for token in row] + [0] * (longest - len(row)))
+        ids = torch.tensor(rows, dtype=torch.long).reshape(len(inputs), longest)
+        lengths = torch.tensor([len(row) for row in inputs])
+        valid = torch.arange(longest)[None] < lengths[:, None]
         return ids, valid
 
     @torch.no_grad()
@@ -148,8 +152,9 @@ def compile_program(
     layers = allocate_layers(blocks, embedded)
     model = _assemble(graph, values, layout, layers, vocab, max_seq_len, causal)
     return CompiledProgram(
-        program, vocab, max_seq_len, causal, graph, values, layout, blocks, layers, model
-    )
+        program, vocab, max_seq_len, causal, coldness, restoring, graph, values, layout, blocks,
+        layers, model,
+    )  # fmt: skip
 
 
 def _embedded(node) -> bool:
@@ -321,7 +326,7 @@ def _attention(layer: Layer, layout: ResidualLayout) -> CompiledAttention | None
 def _mlp(layer: Layer, layout: ResidualLayout) -> nn.Sequential | None:
     if not layer.mlps:
         return None
-    hidden = sum(m.hidden for m in layer.mlps)
+    hidden = max(sum(m.hidden for m in layer.mlps), 1)  # a constant-only MLP keeps 1 dead unit
     first, second = nn.Linear(len(layout), hidden), nn.Linear(hidden, len(layout))
     with torch.no_grad():
         for linear in (first, second):

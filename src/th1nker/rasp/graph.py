@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import no_type_check
 
 from th1nker.rasp.language import (
     Aggregate,
@@ -154,16 +153,15 @@ def _tree(
             predicate(key if single_key else key[k], query if single_query else query[q])
         )
 
-    tests = {leaf.id: leaf_test(leaf) for leaf in leaves}
-
-    @no_type_check  # called per (key, query) pair: kept out of the tests' type hook
-    def run(node: Selector, key, query) -> bool:
+    def build(node: Selector) -> Callable[[object, object], bool]:
         if isinstance(node, Select):
-            return tests[node.id](key, query)
+            return leaf_test(node)
         if isinstance(node, SelectorNot):
-            return not run(node.selector, key, query)
+            inner = build(node.selector)
+            return lambda key, query: not inner(key, query)
+        first, second = build(node.first), build(node.second)  # type: ignore[attr-defined]
         if isinstance(node, SelectorOr):
-            return run(node.first, key, query) or run(node.second, key, query)
-        return run(node.first, key, query) and run(node.second, key, query)  # SelectorAnd
+            return lambda key, query: first(key, query) or second(key, query)
+        return lambda key, query: first(key, query) and second(key, query)  # SelectorAnd
 
-    return lambda key, query: run(selector, key, query)
+    return build(selector)

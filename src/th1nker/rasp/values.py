@@ -19,6 +19,8 @@ import math
 import operator
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+
 from th1nker.rasp.evaluate import RaspError
 from th1nker.rasp.graph import ProgramGraph
 from th1nker.rasp.language import (
@@ -110,14 +112,15 @@ def _means(values: Sequence[float | int | bool], n: int) -> list[float] | None:
         return [k / w for w in range(1, n + 1) for k in range(w + 1)]
     if all(float(v).is_integer() for v in values):
         return _integer_means([int(v) for v in values], n)
-    means: set[float] = set()
-    sums = {0.0}
-    for width in range(1, n + 1):
-        if len(sums) * len(values) > 10 * MAX_VALUES:
+    numbers = np.array([float(v) for v in values])
+    sums, means = np.zeros(1), []
+    for width in range(1, n + 1):  # sums rounded to 12 places, so one sum is one entry
+        if sums.size * numbers.size > 10 * MAX_VALUES:
             return None
-        sums = {round(s + v, 12) for s in sums for v in values}
-        means.update(round(s / width, 12) for s in sums)
-    return None if len(means) > MAX_VALUES else sorted(means)
+        sums = np.unique(np.round(sums[:, None] + numbers[None, :], 12))
+        means.append(np.round(sums / width, 12))
+    distinct = np.unique(np.concatenate(means))
+    return None if distinct.size > MAX_VALUES else distinct.tolist()
 
 
 def _integer_means(values: list[int], n: int) -> list[float] | None:

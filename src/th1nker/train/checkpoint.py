@@ -29,11 +29,10 @@ from th1nker.models.family import Family, build_model
 from th1nker.train.experiment import ExperimentConfig, load_experiment
 from th1nker.train.storage import (
     DamagedFile,
-    fsync_dir,
+    replace_directory,
     storage_error,
     verify_checksums,
     write_atomically,
-    write_checksums,
 )
 
 WEIGHTS, CONFIG, TRAINER, LATEST = "model.safetensors", "config.yaml", "trainer.pt", "latest"
@@ -47,27 +46,14 @@ def save_checkpoint(
 ) -> Path:
     """Write a complete checkpoint at `directory` (replacing nothing until it is complete).
     Raises StorageError (and leaves no temporary files) when the disk refuses the write."""
-    temporary = directory.with_name(f".{directory.name}.tmp")
-    try:
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(temporary, ignore_errors=True)
-        temporary.mkdir()
+
+    def fill(temporary: Path) -> None:
         model.save_weights(temporary / WEIGHTS)
         (temporary / CONFIG).write_text(config.to_yaml())
         if trainer_state is not None:
             torch.save(trainer_state, temporary / TRAINER)
-        write_checksums(temporary)
-        for file in temporary.iterdir():
-            with open(file, "rb") as handle:
-                os.fsync(handle.fileno())
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(temporary, directory)
-        fsync_dir(directory.parent)
-    except OSError as error:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise storage_error(error, f"write checkpoint {directory}") from None
-    return directory
+
+    return replace_directory(directory, fill, f"write checkpoint {directory}")
 
 
 def save_training_checkpoint(

@@ -3,6 +3,8 @@ disk, and a lock that keeps a second process off a run directory.
 
 - `write_atomically` writes a hidden temporary file, flushes it to disk and renames it into
   place; if anything fails the temporary file is removed and the old file is untouched.
+- `replace_directory` fills a hidden temporary directory, checksums and flushes it, and renames
+  it into place, so a directory (a checkpoint) is replaced whole or not at all.
 - `write_checksums` / `verify_checksums`: `checksums.json` holds the SHA-256 of every other file
   of a directory (a checkpoint), so a truncated or bit-flipped file is found before it is loaded.
 - `RunLock`: an exclusive `flock` on `RUN/.lock`, released by the kernel when the holder exits
@@ -16,7 +18,9 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import socket
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -71,6 +75,31 @@ def write_atomically(path: Path, data: str | bytes) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def replace_directory(directory: Path, fill: Callable[[Path], None], action: str) -> Path:
+    """Call `fill(temporary)` to write the files of `directory` into a hidden temporary
+    directory, add their checksums, flush everything and rename it into place (atomic on POSIX).
+    A failed write removes the temporary directory, leaves `directory` as it was and raises
+    StorageError naming `action`."""
+    temporary = directory.with_name(f".{directory.name}.tmp")
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(temporary, ignore_errors=True)
+        temporary.mkdir()
+        fill(temporary)
+        write_checksums(temporary)
+        for file in temporary.iterdir():
+            with open(file, "rb") as handle:
+                os.fsync(handle.fileno())
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(temporary, directory)
+        fsync_dir(directory.parent)
+    except OSError as error:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise storage_error(error, action) from None
+    return directory
 
 
 def sha256_of(path: Path) -> str:
