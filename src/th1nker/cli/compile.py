@@ -61,12 +61,12 @@ def compile_command(
     try:
         if library is not None:
             compiled = _library_program(library, max_seq_len, overrides)
-            console.print(escape(compiled.describe()))
             save_compiled(compiled, out)
             done = f"wrote {out}: th1nker.rasp.load_compiled({str(out)!r}).run(inputs)"
         else:
             compiled = _experiment_program(config, out, overrides)  # type: ignore[arg-type]
             done = f"wrote {out}: th1nker eval {out} / th1nker solve PROBLEM --checkpoint {out}"
+        console.print(escape(compiled.describe()))
         if plot is not None:
             plot_layout(compiled, plot)
     except (ConfigError, StorageError, ValueError) as error:
@@ -75,6 +75,7 @@ def compile_command(
 
 
 def _library_program(name: str, max_seq_len: int, overrides: list[str] | None):
+    """The library program `name` compiled for inputs of 1..max_seq_len tokens."""
     if overrides:
         raise ConfigError(f"--library takes no key=value overrides, got {overrides}")
     if name not in PROGRAMS:
@@ -87,6 +88,7 @@ def _library_program(name: str, max_seq_len: int, overrides: list[str] | None):
 
 
 def _experiment_program(config: Path, out: Path, overrides: list[str] | None):
+    """The experiment's compiled model, its checkpoint written to `out`."""
     experiment = load_experiment(config, overrides or [])
     if experiment.model.kind != "compiled":
         raise ConfigError(
@@ -94,6 +96,5 @@ def _experiment_program(config: Path, out: Path, overrides: list[str] | None):
             "compiled (th1nker train trains the others)"
         )
     model = build_model(experiment.model)
-    console.print(escape(model.compiled.describe()))
     save_checkpoint(out, model, experiment)
     return model.compiled
